@@ -1,0 +1,175 @@
+"""The shape every censor technique shares, and the registry that finds them by type name.
+
+A technique is `{type, name, direction, probability, ...parameters}` (toxiproxy's shape). Its
+kernel part is a list of iptables rules and tc commands, compiled into a `KernelPlan` that
+the censor host applies in one go; the userspace DPI engine hooks in later through the same
+plan (NFQUEUE rules). Techniques hold no per-flow state: the kernel (conntrack) does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Direction = Literal["both", "upstream", "downstream"]
+
+# Interface names of the censor host: every backend names its legs like this.
+INSIDE_IF = "inside"
+OUTSIDE_IF = "outside"
+
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps)$")
+_RATE_FACTOR = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bps": 8, "kbps": 8e3, "mbps": 8e6}
+
+
+def rate_bits(rate: str) -> float:
+    """'16kbit' -> 16000.0 (tc's units: bit, kbit, mbit, gbit; bps etc. are bytes/s)."""
+    m = _RATE.match(rate)
+    if not m:
+        raise ValueError(
+            f"rate {rate!r} is not a rate; write a number and a unit, "
+            "one of bit, kbit, mbit, gbit, bps, kbps, mbps (e.g. 16kbit)"
+        )
+    return float(m.group(1)) * _RATE_FACTOR[m.group(2)]
+
+
+@dataclass
+class Rule:
+    """One iptables rule, tagged with the technique that owns it (for counters and logs)."""
+
+    table: str
+    chain: str
+    spec: list[str]
+    technique: str
+    purpose: str
+
+
+@dataclass
+class TcClass:
+    """An HTB class on a censor leg; packets reach it through an iptables CLASSIFY rule."""
+
+    device: str
+    minor: int
+    rate: str
+    queue_packets: int
+    technique: str
+
+    @property
+    def classid(self) -> str:
+        return f"1:{self.minor:x}"
+
+
+@dataclass
+class CensorContext:
+    """What a technique needs to compile itself: addresses of roles, marks, flow bits."""
+
+    addresses: dict[str, str]
+    _next_minor: int = 0x10
+    _next_bit: int = 0
+
+    def resolve_host(self, name: str) -> str:
+        if name in self.addresses:
+            return self.addresses[name]
+        return name  # an address or CIDR, validated by the technique
+
+    def new_class_minor(self) -> int:
+        self._next_minor += 1
+        return self._next_minor
+
+    def new_flow_bit(self) -> int:
+        """A connmark bit (above the low byte used by tc marks) to remember a per-flow draw."""
+        bit = 1 << (8 + self._next_bit)
+        self._next_bit += 1
+        return bit
+
+
+@dataclass
+class KernelPlan:
+    rules: list[Rule] = field(default_factory=list)
+    tc_classes: list[TcClass] = field(default_factory=list)
+
+    def add(self, table: str, chain: str, spec: list[str], technique: str, purpose: str) -> None:
+        self.rules.append(Rule(table, chain, spec, technique, purpose))
+
+
+def direction_legs(direction: Direction) -> list[tuple[str, str, str]]:
+    """(in-iface, out-iface, which end is the server) for each leg the direction covers.
+
+    upstream = inside -> outside (client to server): the server is the destination.
+    downstream = outside -> inside: the server is the source.
+    """
+    legs = []
+    if direction in ("both", "upstream"):
+        legs.append((INSIDE_IF, OUTSIDE_IF, "dst"))
+    if direction in ("both", "downstream"):
+        legs.append((OUTSIDE_IF, INSIDE_IF, "src"))
+    return legs
+
+
+class Technique(BaseModel):
+    """Base of all techniques. Subclasses set `type` (a Literal) and `kind`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    registry: ClassVar[dict[str, type[Technique]]] = {}
+    summary: ClassVar[str] = ""
+
+    name: str | None = Field(default=None, description="label used in events; default: type")
+    direction: Direction = Field(default="both", description="both, upstream or downstream")
+    probability: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="share of matching flows the technique hits"
+    )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs) -> None:
+        type_field = cls.model_fields.get("type")
+        if type_field is not None and type_field.default:
+            Technique.registry[type_field.default] = cls
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type  # type: ignore[attr-defined]
+
+    def compile(self, ctx: CensorContext, plan: KernelPlan) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no kernel part")
+
+    def flow_sample(self, ctx: CensorContext, plan: KernelPlan, upstream: list[str]) -> list[str]:
+        """Extra match restricting a rule to the sampled share of flows (per-flow draw).
+
+        `upstream` matches the flow's first packet (client -> server); the draw it makes
+        marks the whole connection, both directions.
+
+        The draw happens once per connection (conntrack NEW) and is remembered in a
+        connmark bit, so a flow is either hit for its whole life or never, as real
+        probabilistic censors behave; probability 1 needs no draw.
+        """
+        if self.probability >= 1.0:
+            return []
+        bit = ctx.new_flow_bit()
+        draw = [
+            *upstream,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            f"{self.probability:.6f}",
+            "-j",
+            "CONNMARK",
+            "--set-xmark",
+            f"{bit:#x}/{bit:#x}",
+        ]
+        plan.add("mangle", "PREROUTING", draw, self.label, "per-flow draw")
+        return ["-m", "connmark", "--mark", f"{bit:#x}/{bit:#x}"]
+
+
+def technique_names() -> list[str]:
+    import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
+
+    return sorted(Technique.registry)

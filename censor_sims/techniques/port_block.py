@@ -1,0 +1,48 @@
+"""Block a transport port: the oldest VoIP blocking there is (SIP 5060, IAX 4569, ...)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from censor_sims.technique import CensorContext, KernelPlan, Technique, direction_legs
+
+
+class PortBlock(Technique):
+    """Drop or reject packets to/from the given server ports."""
+
+    summary = "drop or reject traffic to/from server ports (e.g. SIP 5060)"
+    type: Literal["port_block"] = "port_block"
+    proto: Literal["tcp", "udp", "both"] = Field(default="both", description="tcp, udp or both")
+    ports: list[int] = Field(min_length=1, description="server ports to block")
+    action: Literal["drop", "reject"] = Field(
+        default="drop", description="drop silently, or reject (TCP RST / ICMP port unreachable)"
+    )
+
+    def compile(self, ctx: CensorContext, plan: KernelPlan) -> None:
+        protos = ["tcp", "udp"] if self.proto == "both" else [self.proto]
+        port_list = ",".join(str(p) for p in self.ports)
+        for proto in protos:
+            ports = ["-m", "multiport"]
+            sample = self.flow_sample(
+                ctx, plan, ["-i", "inside", "-p", proto, *ports, "--dports", port_list]
+            )
+            for in_if, out_if, server_end in direction_legs(self.direction):
+                flag = "--dports" if server_end == "dst" else "--sports"
+                match = ["-i", in_if, "-o", out_if, "-p", proto, *ports, flag, port_list, *sample]
+                plan.add(
+                    "filter",
+                    "FORWARD",
+                    [*match, *_verdict(self.action, proto)],
+                    self.label,
+                    f"{self.action} {proto} port {port_list} {in_if}->{out_if}",
+                )
+
+
+def _verdict(action: str, proto: str) -> list[str]:
+    if action == "drop":
+        return ["-j", "DROP"]
+    if proto == "tcp":
+        return ["-j", "REJECT", "--reject-with", "tcp-reset"]
+    return ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"]

@@ -1,0 +1,28 @@
+"""The app interface: servers outside, a trial that fills a TrialResult."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+from harness.results import TrialResult
+from harness.topology.dns import require
+from harness.trial import TrialContext
+
+
+class App(ABC):
+    name: ClassVar[str]
+    kind: ClassVar[Literal["call", "message"]]
+    binaries: ClassVar[dict[str, str]] = {}  # binary -> Debian package
+
+    def check_installed(self) -> None:
+        for binary, package in self.binaries.items():
+            require(binary, package)
+
+    @abstractmethod
+    def start_servers(self, ctx: TrialContext) -> None:
+        """Start the app's servers outside (before the censor and the tool start)."""
+
+    @abstractmethod
+    def run(self, ctx: TrialContext, result: TrialResult) -> None:
+        """Place the call / send the messages through ctx.endpoint; fill result."""

@@ -1,0 +1,67 @@
+"""Name lookups against an explicit resolver address.
+
+Apps resolve their servers' names through the run's own resolver (never the host's
+/etc/resolv.conf), so that DNS censorship is seen exactly where a real app would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+
+from dnslib import QTYPE, RCODE, DNSRecord
+
+
+class DnsFailure(Exception):
+    """The name could not be resolved: timeout, NXDOMAIN, SERVFAIL or no A record."""
+
+
+class _Query(asyncio.DatagramProtocol):
+    def __init__(self, packet: bytes, qid: int) -> None:
+        self.packet, self.qid = packet, qid
+        self.answer: asyncio.Future[DNSRecord] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.sendto(self.packet)  # type: ignore[attr-defined]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            record = DNSRecord.parse(data)
+        except Exception:  # a malformed reply is ignored like a real stub resolver does
+            return
+        if record.header.id == self.qid and not self.answer.done():
+            self.answer.set_result(record)
+
+
+async def resolve_a(
+    name: str, resolver: str, port: int = 53, timeout: float = 2.0, attempts: int = 2
+) -> str:
+    """Return the first IPv4 address for `name`; an IP literal is returned as it is."""
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    last = "timeout"
+    for _ in range(attempts):
+        query = DNSRecord.question(name, "A")
+        query.header.id = random.randrange(1, 65536)
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda q=query: _Query(q.pack(), q.header.id), remote_addr=(resolver, port)
+        )
+        try:
+            reply = await asyncio.wait_for(proto.answer, timeout)
+        except TimeoutError:
+            continue
+        finally:
+            transport.close()
+        if reply.header.rcode != RCODE.NOERROR:
+            last = RCODE.get(reply.header.rcode)
+            break
+        for rr in reply.rr:
+            if rr.rtype == QTYPE.A:
+                return str(rr.rdata)
+        last = "no A record"
+        break
+    raise DnsFailure(f"{name}: {last} (resolver {resolver})")

@@ -1,0 +1,52 @@
+"""summary.json: per-cell scores and whether each expectation held."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.results import SCHEMA_VERSION, TrialResult
+from harness.scenario import Scenario
+from harness.scoring.verdict import CellScore, score_cells
+
+
+def check_expectations(scenario: Scenario, cells: list[CellScore]) -> list[dict[str, Any]]:
+    by_cell = {(c.censor, c.tool, c.app): c for c in cells}
+    checked = []
+    for exp in scenario.expect:
+        cell = by_cell.get((exp.censor, exp.tool, exp.app))
+        verdict = cell.verdict if cell else None
+        checked.append(
+            {
+                "censor": exp.censor,
+                "tool": exp.tool,
+                "app": exp.app,
+                "expected": exp.verdict,
+                "verdict": verdict,
+                "met": verdict is not None and exp.accepts(verdict),
+            }
+        )
+    return checked
+
+
+def build_summary(
+    scenario: Scenario, run_id: str, backend: str, results: list[TrialResult]
+) -> dict[str, Any]:
+    cells = score_cells(results, scenario.thresholds)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": scenario.name,
+        "run_id": run_id,
+        "backend": backend,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "thresholds_note": "verdict thresholds are gatecrash's proposal, not a standard",
+        "thresholds": scenario.thresholds.model_dump(),
+        "cells": [c.model_dump() for c in cells],
+        "expectations": check_expectations(scenario, cells),
+    }
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    path.write_text(json.dumps(summary, indent=2) + "\n")

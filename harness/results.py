@@ -1,0 +1,97 @@
+"""What one trial produced: the record written to results.jsonl as soon as the trial ends.
+
+Units are in the field names (`_ms`, `_pct`, `_s`); the metric sources are named in
+`MetricSources` so a reader of results.jsonl knows how each figure was obtained.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+# Outcome classes, from DESIGN.md. "ok" is the only success.
+OUTCOMES = (
+    "ok",
+    "dns-failure",
+    "reset",
+    "timeout",
+    "refused",
+    "tls-alert",
+    "sip-4xx",
+    "sip-5xx",
+    "no-media",
+    "tool-failure",
+    "error",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DirectionStats(_Model):
+    """RTP receive statistics of one direction (RFC 3550 loss and interarrival jitter)."""
+
+    sent: int = 0
+    received: int = 0
+    expected: int = 0
+    lost: int = 0
+    loss_pct: float = 0.0
+    mean_burst_len: float = 0.0  # mean length of runs of consecutive lost packets
+    burst_r: float = 1.0  # ITU-T G.107 BurstR from a two-state Markov fit
+    jitter_ms: float = 0.0  # RFC 3550 interarrival jitter, final value
+    owd_ms_mean: float | None = None  # one-way delay, hosts share one clock
+    owd_ms_p95: float | None = None
+    duplicates: int = 0
+
+
+class CallMetrics(_Model):
+    registered: bool = False
+    register_ms: float | None = None
+    setup_ok: bool = False
+    final_status: int | None = None  # final SIP status of the INVITE
+    pdd_ms: float | None = None  # INVITE -> first 180/183 (RFC 6076 SRD)
+    setup_ms: float | None = None  # INVITE -> 200 OK
+    media_s: float = 0.0  # how long media was sent
+    transport: str = "udp"
+    codec: str = "g711-plc"
+    up: DirectionStats | None = None  # client (inside) -> callee (outside)
+    down: DirectionStats | None = None  # callee -> client
+    r_factor: float | None = None  # ITU-T G.107, worse direction
+    mos: float | None = None
+
+
+class MessageMetrics(_Model):
+    connected: bool = False
+    connect_ms: float | None = None
+    sent: int = 0
+    delivered: int = 0
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+
+
+class TrialResult(_Model):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    scenario: str
+    censor: str
+    tool: str
+    app: str
+    trial: int
+    started_at: str  # ISO 8601, UTC
+    wall_s: float = 0.0
+    outcome: str = "error"
+    error: str | None = None
+    tool_setup_ms: float | None = None
+    call: CallMetrics | None = None
+    message: MessageMetrics | None = None
+    logs: dict[str, str] = Field(default_factory=dict)  # name -> path of a kept log
+
+    @property
+    def cell(self) -> tuple[str, str, str]:
+        return (self.censor, self.tool, self.app)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.censor, self.tool, self.app, self.trial)

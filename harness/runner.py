@@ -1,0 +1,177 @@
+"""Runs a scenario: every cell x trial in its own topology, each result written at once.
+
+A trial's resources (namespaces, processes, censor rules) are acquired in an ExitStack, so
+tear-down runs in reverse order whatever happens: an exception, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from censor_sims.censor import Censor
+from censor_sims.events import EventLog
+from harness import registry
+from harness.apps.base import App
+from harness.pki import CA, make_ca
+from harness.results import TrialResult
+from harness.scenario import Scenario
+from harness.tools.base import Tool, ToolFailed
+from harness.topology.addressing import AddressPool
+from harness.topology.base import Topology
+from harness.topology.dns import start_dns
+from harness.topology.netns import NetnsTopology
+from harness.topology.process import ProcessFailed, Supervisor
+from harness.trial import TrialContext
+
+STATE_DIR = Path("/run/gatecrash")
+BACKENDS: dict[str, type[Topology]] = {"netns": NetnsTopology}
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(3)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM turned into an exception so that tear-down runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def run_state(run_id: str, out_dir: Path) -> Iterator[None]:
+    """A marker that this run is alive (its pid), so `gatecrash clean` leaves it alone."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    marker = STATE_DIR / f"{run_id}.json"
+    marker.write_text(json.dumps({"pid": os.getpid(), "out": str(out_dir)}))
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def read_results(path: Path) -> list[TrialResult]:
+    if not path.exists():
+        return []
+    return [TrialResult.model_validate_json(line) for line in path.read_text().splitlines() if line]
+
+
+class Runner:
+    def __init__(
+        self,
+        scenario: Scenario,
+        out_dir: Path,
+        backend: str = "netns",
+        run_id: str | None = None,
+        on_trial: Callable[[TrialResult], None] | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        self.scenario, self.out_dir, self.backend = scenario, out_dir, BACKENDS[backend]
+        self.run_id = run_id or new_run_id()
+        self.on_trial = on_trial or (lambda r: None)
+        self.pool = AddressPool()
+        self.results_path = out_dir / "results.jsonl"
+        self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
+        self.tools: dict[str, Tool] = {
+            n: registry.load(registry.TOOLS, n)() for n in scenario.tools
+        }
+
+    def preflight(self) -> None:
+        """Fail before anything starts when a program is missing (names the package)."""
+        for app in self.apps.values():
+            app.check_installed()
+        for tool in self.tools.values():
+            tool.check_installed()
+
+    def run(self) -> list[TrialResult]:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
+        self.preflight()
+        ca = make_ca(self.out_dir / "pki")
+        results: list[TrialResult] = []
+        with terminate_as_interrupt(), run_state(self.run_id, self.out_dir):
+            for censor, tool, app in self.scenario.cells():
+                for trial in range(self.scenario.trials):
+                    result = self.run_trial(censor, tool, app, trial, ca)
+                    with self.results_path.open("a") as f:
+                        f.write(result.model_dump_json() + "\n")
+                    results.append(result)
+                    self.on_trial(result)
+        return results
+
+    def trial_dir(self, censor: str, tool: str, app: str, trial: int) -> Path:
+        return self.out_dir / "trials" / censor / tool / app / str(trial)
+
+    def run_trial(self, censor: str, tool: str, app: str, trial: int, ca: CA) -> TrialResult:
+        started = time.monotonic()
+        result = TrialResult(
+            run_id=self.run_id,
+            scenario=self.scenario.name,
+            censor=censor,
+            tool=tool,
+            app=app,
+            trial=trial,
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        tdir = self.trial_dir(censor, tool, app, trial)
+        tdir.mkdir(parents=True, exist_ok=True)
+        try:
+            with contextlib.ExitStack() as stack:
+                addresses = self.pool.acquire()
+                stack.callback(self.pool.release, addresses)
+                topology = stack.enter_context(
+                    self.backend(self.run_id, 0, addresses, tdir)  # type: ignore[arg-type]
+                )
+                supervisor = Supervisor(tdir / "logs")
+                stack.callback(supervisor.stop_all)
+                ctx = TrialContext(
+                    self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca
+                )
+                start_dns(topology, supervisor)
+                self.apps[app].start_servers(ctx)
+                log = EventLog(tdir / "censor.jsonl")
+                the_censor = Censor(
+                    topology["censor"],
+                    self.scenario.censors[censor],
+                    topology.addresses.as_dict(),
+                    log,
+                )
+                stack.callback(the_censor.stop)
+                the_censor.start()
+                result.logs["censor"] = str(log.path)
+                tool_started = time.monotonic()
+                try:
+                    ctx.endpoint = self.tools[tool].start(ctx)
+                except (ToolFailed, ProcessFailed) as exc:
+                    result.outcome, result.error = "tool-failure", str(exc)
+                else:
+                    result.tool_setup_ms = round((time.monotonic() - tool_started) * 1000, 1)
+                    self.apps[app].run(ctx, result)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            result.outcome = "error"
+            result.error = f"{type(exc).__name__}: {exc}"
+            (tdir / "harness-error.txt").write_text(traceback.format_exc())
+        result.logs["dir"] = str(tdir)
+        result.wall_s = round(time.monotonic() - started, 3)
+        return result

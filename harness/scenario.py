@@ -1,0 +1,235 @@
+"""Scenario files: the public contract. Load YAML, validate with pydantic, and report every
+problem as FILE:LINE:COL with the valid choices, so a user can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
+from censor_sims.technique import Technique
+from harness.registry import APPS, TOOLS
+from harness.scoring.verdict import Thresholds
+
+VERDICTS = ("works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid")
+Verdict = Literal["works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid"]
+
+TechniqueSpec = Annotated[
+    Union[tuple(Technique.registry.values())],  # noqa: UP007  (built from the registry)
+    Field(discriminator="type"),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Expectation(_Strict):
+    censor: str
+    tool: str
+    app: str
+    verdict: Verdict | list[Verdict] = Field(description="a verdict or a list of acceptable ones")
+
+    def accepts(self, verdict: str) -> bool:
+        allowed = [self.verdict] if isinstance(self.verdict, str) else self.verdict
+        return verdict in allowed
+
+
+class SipOptions(_Strict):
+    transport: Literal["udp", "tcp"] = "udp"
+    codec: Literal["g711-plc", "g711"] = "g711-plc"
+    setup_timeout_s: float = Field(default=8.0, gt=0, le=120)
+
+
+class XmppOptions(_Strict):
+    messages: int = Field(default=10, ge=1, le=10000)
+    interval_ms: int = Field(default=50, ge=0, le=60000)
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    trials: int = Field(default=5, ge=1, le=100000)
+    call_seconds: float = Field(default=5.0, gt=0, le=3600)
+    apps: list[str] = Field(min_length=1)
+    tools: list[str] = Field(min_length=1)
+    censors: dict[str, list[TechniqueSpec]] = Field(min_length=1)
+    expect: list[Expectation] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    sip: SipOptions = Field(default_factory=SipOptions)
+    xmpp: XmppOptions = Field(default_factory=XmppOptions)
+    capture: bool = False
+
+    @field_validator("apps")
+    @classmethod
+    def _known_apps(cls, apps: list[str]) -> list[str]:
+        return _known("app", apps, APPS)
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, tools: list[str]) -> list[str]:
+        return _known("tool", tools, TOOLS)
+
+    @model_validator(mode="after")
+    def _expectations_name_cells(self) -> Scenario:
+        for i, exp in enumerate(self.expect):
+            for what, value, choices in (
+                ("censor", exp.censor, list(self.censors)),
+                ("tool", exp.tool, self.tools),
+                ("app", exp.app, self.apps),
+            ):
+                if value not in choices:
+                    raise ValueError(
+                        f"expect[{i}]: {what} {value!r} is not in this scenario; "
+                        f"valid: {', '.join(choices)}"
+                    )
+        return self
+
+    def cells(self) -> list[tuple[str, str, str]]:
+        """(censor, tool, app) in file order: censors outermost, so each censor's control
+        (direct) runs next to the tools it is compared with."""
+        return [(c, t, a) for c in self.censors for t in self.tools for a in self.apps]
+
+
+def _known(what: str, names: list[str], table: dict[str, str]) -> list[str]:
+    for name in names:
+        if name not in table:
+            raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(sorted(table))}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}s are listed twice: {names}")
+    return names
+
+
+class ScenarioError(Exception):
+    """Bad scenario input; `problems` are 'FILE:LINE:COL: message' lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+Marks = dict[tuple[Any, ...], tuple[int, int]]
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...], marks: Marks, problems: list[str], src: str):
+    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                problems.append(f"{src}:{line}:{col}: key {key!r} appears twice")
+            seen.add(key)
+            marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _walk(value_node, (*path, key), marks, problems, src)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), marks, problems, src)
+
+
+def _mark_for(loc: tuple[Any, ...], marks: Marks) -> tuple[int, int]:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in marks:
+            return marks[loc[:n]]
+    return (1, 1)
+
+
+def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """pydantic puts the union member's tag in loc (e.g. 'port_block'); drop what the data
+    does not contain so loc is a path into the YAML document."""
+    out: list[Any] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and part not in cur and out and isinstance(out[-1], int):
+            continue  # a union tag after a list index
+        else:
+            out.append(part)
+            cur = None
+    return tuple(out)
+
+
+def _valid_keys(loc: tuple[Any, ...], data: Any) -> list[str] | None:
+    """The keys allowed in the mapping that holds loc[-1], for 'unknown key' errors."""
+    model: Any = Scenario
+    cur = data
+    for part in loc[:-1]:
+        cur = cur[part] if isinstance(cur, dict | list) else None
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(part)
+            model = field.annotation if field else None
+        elif get_origin(model) is dict:
+            model = get_args(model)[1]
+        elif get_origin(model) is list:
+            model = get_args(model)[0]
+        while get_origin(model) is Annotated:
+            model = get_args(model)[0]
+        if get_origin(model) is Union and isinstance(cur, dict):
+            tag = cur.get("type")
+            model = Technique.registry.get(tag)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return None
+
+
+def _format_error(err: dict[str, Any], data: Any, marks: Marks, src: str) -> str:
+    loc = _strip_union_tags(tuple(err["loc"]), data)
+    line, col = _mark_for(loc, marks)
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        keys = _valid_keys(loc, data)
+        msg = f"unknown key {loc[-1]!r}" + (f"; valid keys: {', '.join(keys)}" if keys else "")
+    elif err["type"] == "missing":
+        msg = f"missing required key {loc[-1]!r}"
+    elif err["type"] == "union_tag_invalid":
+        msg = (
+            f"unknown technique type {err['ctx'].get('tag')!r}; "
+            f"valid types: {', '.join(sorted(Technique.registry))}"
+        )
+    elif err["type"] == "union_tag_not_found":
+        msg = f"technique has no 'type'; valid types: {', '.join(sorted(Technique.registry))}"
+    elif err["type"] == "literal_error":
+        msg = f"{err['input']!r} is not allowed; {msg.lower()}"
+    return f"{src}:{line}:{col}: {where}: {msg}"
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    problems: list[str] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{source}:1:1: a scenario is a mapping with keys name, apps, ..."])
+    marks: Marks = {}
+    _walk(node, (), marks, problems, source)
+    if problems:
+        raise ScenarioError(problems)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_format_error(e, data, marks, source) for e in exc.errors()]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return parse_scenario(text, str(path))

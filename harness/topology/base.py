@@ -1,0 +1,92 @@
+"""The topology interface: hosts with addresses, joined so that the censor is the only path
+between inside and outside. Backends (netns, docker) implement it; scenarios never see them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.topology.addressing import ALL_ROLES, TrialAddresses
+
+ZONE = "gatecrash.test"
+
+
+def fqdn(role: str) -> str:
+    """The run-zone name of a role's host, e.g. voip.gatecrash.test."""
+    return f"{role}.{ZONE}"
+
+
+class CommandFailed(RuntimeError):
+    """A setup command failed; the message names the command and its stderr."""
+
+
+@dataclass
+class Host:
+    """One host of a trial. `wrap` turns an argv into one that runs inside the host."""
+
+    name: str
+    addr: str
+    prefix: list[str] = field(default_factory=list)
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        return [*self.prefix, *argv]
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, input: str | None = None, timeout=30.0
+    ) -> subprocess.CompletedProcess[str]:
+        return run_checked(self.wrap(argv), check=check, input=input, timeout=timeout)
+
+
+def run_checked(
+    argv: Sequence[str], check: bool = True, input: str | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (argument list, never a shell string) and raise with its stderr."""
+    proc = subprocess.run(
+        list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise CommandFailed(
+            f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr.strip()}"
+        )
+    return proc
+
+
+class Topology(ABC):
+    """Hosts of one trial. Use as a context manager: down() always runs."""
+
+    backend: str = "abstract"
+
+    def __init__(self, run_id: str, slot: int, addresses: TrialAddresses, workdir: Path) -> None:
+        self.run_id, self.slot, self.addresses, self.workdir = run_id, slot, addresses, workdir
+        self.hosts: dict[str, Host] = {}
+
+    @abstractmethod
+    def up(self) -> None: ...
+
+    @abstractmethod
+    def down(self) -> None: ...
+
+    def __getitem__(self, role: str) -> Host:
+        return self.hosts[role]
+
+    def addr(self, role: str) -> str:
+        return self.addresses.addr(role)
+
+    def names(self) -> dict[str, str]:
+        """The run zone: name -> address of every host that has one side."""
+        return {fqdn(r): self.addresses.addr(r) for r in ALL_ROLES if r != "censor"}
+
+    def __enter__(self) -> Topology:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()

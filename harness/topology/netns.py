@@ -1,0 +1,175 @@
+"""The netns backend: one network namespace per host, veth pairs into two bridges.
+
+Layout of one trial:
+    client, resolver --veth-- [br-in  | switch ns | br-out] --veth-- voip, chat, proxy, dns, front
+                                  \\-- censor (inside) ... censor (outside) --/
+The bridges live in a switch namespace of their own, so the censor is an ordinary router with
+two legs and every inside<->outside packet crosses its FORWARD path. Nothing is created in the
+host's namespace: the host's links, routes and firewall are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
+from harness.topology.base import Host, Topology, fqdn, run_checked
+
+NS_PREFIX = "gc-"
+NETNS_ETC = Path("/etc/netns")
+NETNS_RUN = Path("/run/netns")
+
+
+def ns_name(run_id: str, slot: int, role: str) -> str:
+    return f"{NS_PREFIX}{run_id}-{slot}-{role}"
+
+
+def _ip_batch(commands: list[str], netns: str | None = None) -> None:
+    argv = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
+    run_checked(argv, input="\n".join(commands) + "\n")
+
+
+class NetnsTopology(Topology):
+    backend = "netns"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.switch = ns_name(self.run_id, self.slot, "sw")
+        self.namespaces = {role: ns_name(self.run_id, self.slot, role) for role in ALL_ROLES}
+        for role, ns in self.namespaces.items():
+            self.hosts[role] = Host(role, self.addresses.addr(role), ["ip", "netns", "exec", ns])
+        self.up_s = self.down_s = 0.0
+
+    def up(self) -> None:
+        start = time.monotonic()
+        all_ns = [self.switch, *self.namespaces.values()]
+        self._write_etc()
+        _ip_batch([f"netns add {ns}" for ns in all_ns])
+        sw = ["link set lo up", "link add br-in type bridge", "link add br-out type bridge"]
+        for role in (*INSIDE_ROLES, *OUTSIDE_ROLES):
+            bridge = "br-in" if role in INSIDE_ROLES else "br-out"
+            sw += [
+                f"link add p-{role} type veth peer name eth0 netns {self.namespaces[role]}",
+                f"link set p-{role} master {bridge} up",
+            ]
+        censor_ns = self.namespaces["censor"]
+        for side, bridge in (("inside", "br-in"), ("outside", "br-out")):
+            sw += [
+                f"link add p-c{side} type veth peer name {side} netns {censor_ns}",
+                f"link set p-c{side} master {bridge} up",
+            ]
+        sw += ["link set br-in up", "link set br-out up"]
+        _ip_batch(sw, self.switch)
+        plen = self.addresses.prefixlen()
+        for role in (*INSIDE_ROLES, *OUTSIDE_ROLES):
+            _ip_batch(
+                [
+                    "link set lo up",
+                    f"addr add {self.addresses.addr(role)}/{plen} dev eth0",
+                    "link set eth0 up",
+                    f"route add default via {self.addresses.gateway(role)}",
+                ],
+                self.namespaces[role],
+            )
+        _ip_batch(
+            [
+                "link set lo up",
+                f"addr add {self.addresses.addr('censor', 'inside')}/{plen} dev inside",
+                f"addr add {self.addresses.addr('censor', 'outside')}/{plen} dev outside",
+                "link set inside up",
+                "link set outside up",
+            ],
+            censor_ns,
+        )
+        run_checked(
+            [
+                *self.hosts["censor"].prefix,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.conf.all.rp_filter=0",
+            ]
+        )
+        self.up_s = time.monotonic() - start
+
+    def down(self) -> None:
+        start = time.monotonic()
+        all_ns = [*self.namespaces.values(), self.switch]
+        kill_namespace_processes(all_ns)
+        existing = set(list_namespaces())
+        gone = [ns for ns in all_ns if ns in existing]
+        if gone:
+            _ip_batch([f"netns del {ns}" for ns in gone])
+        for ns in all_ns:
+            shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+        self.down_s = time.monotonic() - start
+
+    def _write_etc(self) -> None:
+        """Per-host resolv.conf and hosts, bind-mounted by `ip netns exec` over /etc.
+
+        Without them programs would ask the host's resolver (which no packet of a run may
+        reach) and stall at start-up on reverse lookups.
+        """
+        for role, ns in self.namespaces.items():
+            etc = NETNS_ETC / ns
+            etc.mkdir(parents=True, exist_ok=True)
+            if role in INSIDE_ROLES:
+                resolver = self.addresses.addr("resolver")
+            else:
+                resolver = self.addresses.addr("dns")
+            (etc / "resolv.conf").write_text(f"nameserver {resolver}\noptions timeout:1\n")
+            # Only the host's own name: apps must resolve servers through DNS.
+            own = "" if role == "censor" else f"{self.addresses.addr(role)} {fqdn(role)} {role}\n"
+            (etc / "hosts").write_text(f"127.0.0.1 localhost\n{own}")
+
+
+def list_namespaces() -> list[str]:
+    if not NETNS_RUN.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_RUN.iterdir())
+
+
+def namespace_pids(ns: str) -> list[int]:
+    proc = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+    return [int(p) for p in proc.stdout.split() if p.isdigit()]
+
+
+def kill_namespace_processes(namespaces: list[str], grace: float = 1.0) -> int:
+    """SIGTERM every process living in the namespaces, SIGKILL the survivors.
+    Returns how many processes there were."""
+    existing = set(list_namespaces())
+    pids = [pid for ns in namespaces if ns in existing for pid in namespace_pids(ns)]
+    found = len(pids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive or sig == signal.SIGKILL:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in alive):
+            time.sleep(0.01)
+        pids = [p for p in alive if _alive(p)]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (our own unreaped child) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False

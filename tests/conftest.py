@@ -1,0 +1,48 @@
+"""Shared fixtures: a trial topology in namespaces, torn down whatever the test does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.topology.addressing import AddressPool
+from harness.topology.netns import NetnsTopology
+from harness.topology.process import Supervisor
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def host_network_state() -> dict[str, str]:
+    """The host's own links, routes and firewall, without counters and timestamps."""
+
+    def run(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+    firewall = "\n".join(
+        line.split(" [")[0] if line.startswith(":") else line
+        for line in run("iptables-save").splitlines()
+        if not line.startswith("#")
+    )
+    links = "\n".join(" ".join(line.split()[:2]) for line in run("ip", "-o", "link").splitlines())
+    return {"links": links, "routes": run("ip", "route"), "iptables": firewall}
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Iterator[NetnsTopology]:
+    assert os.geteuid() == 0, "end-to-end tests build namespaces: run them as root (CI does)"
+    topo = NetnsTopology(f"t{os.getpid() % 100000}", 0, AddressPool().acquire(), tmp_path)
+    with topo:
+        yield topo
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
+    sup = Supervisor(tmp_path / "logs")
+    try:
+        yield sup
+    finally:
+        sup.stop_all()
