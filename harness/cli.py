@@ -70,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             scenario = load_scenario(path)
         except ScenarioError as exc:
             for problem in exc.problems:
-                errors.print(problem, markup=False, highlight=False)
+                print(problem, file=sys.stderr)
             status = EXIT_BAD_INPUT
             continue
         console.print(
@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
         for problem in exc.problems:
-            errors.print(problem, markup=False, highlight=False)
+            print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.trials:
         scenario.trials = args.trials

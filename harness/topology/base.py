@@ -40,6 +40,12 @@ class Host:
     ) -> subprocess.CompletedProcess[str]:
         return run_checked(self.wrap(argv), check=check, input=input, timeout=timeout)
 
+    def listening(self, port: int, proto: str = "tcp") -> bool:
+        """Whether a socket in this host listens on `port` (readiness of a server)."""
+        flag = "-Hlnt" if proto == "tcp" else "-Hlnu"
+        out = self.run(["ss", flag, f"sport = :{port}"], check=False).stdout
+        return bool(out.strip())
+
 
 def run_checked(
     argv: Sequence[str], check: bool = True, input: str | None = None, timeout: float = 30.0
