@@ -115,6 +115,10 @@ class NetnsTopology(Topology):
         Without them programs would ask the host's resolver (which no packet of a run may
         reach) and stall at start-up on reverse lookups.
         """
+        try:
+            NETNS_ETC.mkdir(exist_ok=True)
+        except PermissionError:
+            return  # unprivileged (user namespace) without /etc/netns: hosts keep /etc
         for role, ns in self.namespaces.items():
             etc = NETNS_ETC / ns
             etc.mkdir(parents=True, exist_ok=True)
