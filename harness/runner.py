@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from censor_sims.capture import start_capture, stop_capture
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from harness import registry
@@ -27,7 +28,7 @@ from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
 from harness.topology.addressing import AddressPool
 from harness.topology.base import Topology
-from harness.topology.dns import start_dns
+from harness.topology.dns import DNSMASQ, require, start_dns
 from harness.topology.netns import NetnsTopology
 from harness.topology.process import ProcessFailed, Supervisor
 from harness.trial import TrialContext
@@ -101,6 +102,9 @@ class Runner:
             app.check_installed()
         for tool in self.tools.values():
             tool.check_installed()
+        require(DNSMASQ, "dnsmasq-base")
+        if self.scenario.capture:
+            require("dumpcap", "tshark")
 
     def run(self) -> list[TrialResult]:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,11 @@ class Runner:
                 )
                 start_dns(topology, supervisor)
                 self.apps[app].start_servers(ctx)
+                if self.scenario.capture:
+                    pcap = tdir / "censor.pcapng"
+                    dumpcap = start_capture(topology["censor"], supervisor, pcap)
+                    stack.callback(stop_capture, dumpcap)
+                    result.logs["pcap"] = str(pcap)
                 log = EventLog(tdir / "censor.jsonl")
                 the_censor = Censor(
                     topology["censor"],

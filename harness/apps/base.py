@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from harness.results import TrialResult
 from harness.topology.dns import require
+from harness.topology.process import ManagedProcess
 from harness.trial import TrialContext
 
 
@@ -26,3 +27,18 @@ class App(ABC):
     @abstractmethod
     def run(self, ctx: TrialContext, result: TrialResult) -> None:
         """Place the call / send the messages through ctx.endpoint; fill result."""
+
+
+def result_of(proc: ManagedProcess, timeout: float, stop: bool = False) -> dict[str, Any]:
+    """The agent's result event; {} when it never printed one (it is stopped then)."""
+    try:
+        return proc.wait_for_event("result", timeout)
+    except Exception:
+        proc.stop()
+        events = [e for e in proc.json_events() if e.get("event") == "result"]
+        if events:
+            return events[-1]
+        return {"outcome": "error", "error": f"{proc.name} gave no result\n{proc.tail()}"}
+    finally:
+        if stop:
+            proc.stop()

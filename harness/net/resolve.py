@@ -33,6 +33,12 @@ class _Query(asyncio.DatagramProtocol):
         if record.header.id == self.qid and not self.answer.done():
             self.answer.set_result(record)
 
+    def error_received(self, exc: Exception) -> None:
+        # ICMP unreachable on the connected socket (nothing listens on port 53, or a censor
+        # rejects the query): fail this attempt now instead of waiting out the timeout.
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+
 
 async def resolve_a(
     name: str, resolver: str, port: int = 53, timeout: float = 2.0, attempts: int = 2
@@ -53,6 +59,10 @@ async def resolve_a(
         try:
             reply = await asyncio.wait_for(proto.answer, timeout)
         except TimeoutError:
+            last = "timeout"
+            continue
+        except OSError as exc:
+            last = f"resolver unreachable ({exc.strerror or exc})"
             continue
         finally:
             transport.close()

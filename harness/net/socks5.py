@@ -198,6 +198,12 @@ class UdpAssociation:
             raise
         return self
 
+    @property
+    def sockname(self) -> tuple[str, int]:
+        """Local address of our socket towards the relay (what we would advertise)."""
+        assert self._transport is not None, "association is not open"
+        return self._transport.get_extra_info("sockname")[:2]
+
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self._transport is not None, "association is not open"
         self._transport.sendto(b"\x00\x00\x00" + encode_address(*addr) + data)
