@@ -21,6 +21,8 @@ EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 console = Console(stderr=False)
 errors = Console(stderr=True)
+if not console.is_terminal:
+    console.width = 160  # logs and CI: keep the score table on one line per cell
 
 
 def _need_privileges() -> None:

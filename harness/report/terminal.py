@@ -51,6 +51,11 @@ def score_table(summary: dict[str, Any]) -> Table:
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(score_table(summary))
+    for c in summary["cells"]:
+        if c["verdict"] != "works":
+            console.print(
+                f"[dim]{c['censor']} / {c['tool']} / {c['app']}:[/] {c['reason']}", highlight=False
+            )
     for exp in summary["expectations"]:
         mark = "[green]ok[/]" if exp["met"] else "[bold red]FAILED[/]"
         console.print(
