@@ -155,6 +155,27 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_censors_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from censor_sims.technique import Technique, technique_names
+
+    table = Table(title="censor techniques")
+    for col in ("type", "what it does", "parameters"):
+        table.add_column(col)
+    for name in technique_names():
+        model = Technique.registry[name]
+        params = []
+        for field_name, field in model.model_fields.items():
+            if field_name == "type":
+                continue
+            default = "required" if field.is_required() else f"default {field.default!r}"
+            params.append(f"{field_name} ({default}): {field.description or ''}")
+        table.add_row(name, model.summary, "\n".join(params))
+    console.print(table)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash", description="Does your circumvention tool still carry a call?"
@@ -173,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     cln = sub.add_parser("clean", help="remove what crashed runs left behind")
     cln.add_argument("--force", action="store_true", help="also remove runs that look alive")
     cln.set_defaults(func=cmd_clean)
+    censors = sub.add_parser("censors", help="censor techniques")
+    censors_sub = censors.add_subparsers(dest="censors_command", required=True)
+    censors_sub.add_parser("list", help="techniques and their parameters").set_defaults(
+        func=cmd_censors_list
+    )
     return parser
 
 
