@@ -67,6 +67,7 @@ censors: {{open: []}}
             f"  trial {r.trial}: outcome {r.outcome}, wall {r.wall_s:.3f} s, "
             f"setup {setup} ms, overhead {overhead:.1%}"
         )
+        print("    phases ms: " + ", ".join(f"{k} {v:.0f}" for k, v in r.phases_ms.items()))
     med = statistics.median(overheads)
     print(f"  median overhead {med:.1%} / target 10% = {med / 0.10:.2f} "
           f"({'met' if med <= 0.10 else 'MISSED'})")  # fmt: skip

@@ -87,6 +87,8 @@ class TrialResult(_Model):
     call: CallMetrics | None = None
     message: MessageMetrics | None = None
     logs: dict[str, str] = Field(default_factory=dict)  # name -> path of a kept log
+    # Where the trial's wall time went (ms): topology, servers, censor, tool, app, teardown.
+    phases_ms: dict[str, float] = Field(default_factory=dict)
 
     @property
     def cell(self) -> tuple[str, str, str]:

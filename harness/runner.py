@@ -138,6 +138,13 @@ class Runner:
         )
         tdir = self.trial_dir(censor, tool, app, trial)
         tdir.mkdir(parents=True, exist_ok=True)
+        mark = [started]
+
+        def lap(phase: str) -> None:
+            now = time.monotonic()
+            result.phases_ms[phase] = round((now - mark[0]) * 1000, 1)
+            mark[0] = now
+
         try:
             with contextlib.ExitStack() as stack:
                 addresses = self.pool.acquire()
@@ -145,6 +152,7 @@ class Runner:
                 topology = stack.enter_context(
                     self.backend(self.run_id, 0, addresses, tdir)  # type: ignore[arg-type]
                 )
+                lap("topology")
                 supervisor = Supervisor(tdir / "logs")
                 stack.callback(supervisor.stop_all)
                 ctx = TrialContext(
@@ -152,6 +160,7 @@ class Runner:
                 )
                 start_dns(topology, supervisor)
                 self.apps[app].start_servers(ctx)
+                lap("servers")
                 if self.scenario.capture:
                     pcap = tdir / "censor.pcapng"
                     dumpcap = start_capture(topology["censor"], supervisor, pcap)
@@ -167,6 +176,7 @@ class Runner:
                 stack.callback(the_censor.stop)
                 the_censor.start()
                 result.logs["censor"] = str(log.path)
+                lap("censor")
                 tool_started = time.monotonic()
                 try:
                     ctx.endpoint = self.tools[tool].start(ctx)
@@ -174,13 +184,16 @@ class Runner:
                     result.outcome, result.error = "tool-failure", str(exc)
                 else:
                     result.tool_setup_ms = round((time.monotonic() - tool_started) * 1000, 1)
+                    lap("tool")
                     self.apps[app].run(ctx, result)
+                    lap("app")
         except KeyboardInterrupt:
             raise
         except Exception as exc:
             result.outcome = "error"
             result.error = f"{type(exc).__name__}: {exc}"
             (tdir / "harness-error.txt").write_text(traceback.format_exc())
+        lap("teardown")
         result.logs["dir"] = str(tdir)
         result.wall_s = round(time.monotonic() - started, 3)
         return result

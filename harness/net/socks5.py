@@ -144,19 +144,57 @@ async def open_connection(
     return await asyncio.wait_for(go(), timeout)
 
 
+def wrap_datagram(data: bytes, addr: tuple[str, int]) -> bytes:
+    """RSV(2) FRAG(1) ATYP ADDR PORT DATA: a datagram for the relay to send to `addr`."""
+    return b"\x00\x00\x00" + encode_address(*addr) + data
+
+
+def unwrap_datagram(data: bytes) -> tuple[bytes, tuple[str, int]] | None:
+    """(payload, origin) of a datagram from the relay; None if malformed or a fragment
+    (fragments are not supported: FRAG must be 0)."""
+    if len(data) < 4 or data[2] != 0:
+        return None
+    try:
+        host, port, offset = decode_address(data, 3)
+    except (Socks5Error, IndexError, struct.error, UnicodeError):
+        return None
+    return data[offset:], (host, port)
+
+
+async def udp_associate(
+    proxy: ProxyAddress, timeout: float = 10.0
+) -> tuple[asyncio.StreamWriter, tuple[str, int]]:
+    """UDP ASSOCIATE: (control connection, relay address). The association lives as long
+    as the control connection: keep the writer open, close it to end the association.
+    For callers that run their own UDP socket (e.g. to read kernel receive timestamps)."""
+    writer: asyncio.StreamWriter | None = None
+
+    async def go() -> tuple[asyncio.StreamWriter, tuple[str, int]]:
+        nonlocal writer
+        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        await _negotiate(reader, writer, proxy)
+        host, port = await _request(reader, writer, CMD_UDP_ASSOCIATE, "0.0.0.0", 0)
+        if host in ("0.0.0.0", "::"):
+            # Unspecified relay address: the relay is on the proxy's own address.
+            host = proxy.host
+        return writer, (host, port)
+
+    try:
+        return await asyncio.wait_for(go(), timeout)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+
+
 class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
         self.on_datagram = on_datagram
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        # RSV(2) FRAG(1) ATYP ADDR PORT DATA; fragments are not supported (FRAG must be 0).
-        if len(data) < 4 or data[2] != 0:
-            return
-        try:
-            host, port, offset = decode_address(data, 3)
-        except (Socks5Error, IndexError, struct.error, UnicodeError):
-            return
-        self.on_datagram(data[offset:], (host, port))
+        unwrapped = unwrap_datagram(data)
+        if unwrapped is not None:
+            self.on_datagram(*unwrapped)
 
 
 class UdpAssociation:
@@ -176,23 +214,16 @@ class UdpAssociation:
     ) -> UdpAssociation:
         self = cls()
         loop = asyncio.get_running_loop()
-
-        async def go() -> None:
-            reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
-            self._control = writer
-            await _negotiate(reader, writer, proxy)
-            host, port = await _request(reader, writer, CMD_UDP_ASSOCIATE, "0.0.0.0", 0)
-            if host in ("0.0.0.0", "::"):
-                # Unspecified relay address: the relay is on the proxy's own address.
-                host = proxy.host
-            self.relay = (host, port)
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(on_datagram), remote_addr=self.relay, family=family
-            )
-
+        deadline = loop.time() + timeout
+        self._control, self.relay = await udp_associate(proxy, timeout)
         try:
-            await asyncio.wait_for(go(), timeout)
+            family = socket.AF_INET6 if ":" in self.relay[0] else socket.AF_INET
+            self._transport, _ = await asyncio.wait_for(
+                loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(on_datagram), remote_addr=self.relay, family=family
+                ),
+                max(deadline - loop.time(), 0.1),
+            )
         except BaseException:
             self.close()
             raise
@@ -206,7 +237,7 @@ class UdpAssociation:
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self._transport is not None, "association is not open"
-        self._transport.sendto(b"\x00\x00\x00" + encode_address(*addr) + data)
+        self._transport.sendto(wrap_datagram(data, addr))
 
     def close(self) -> None:
         if self._transport is not None:

@@ -173,7 +173,15 @@ class Supervisor:
         self.processes.append(proc)
         return proc
 
-    def stop_all(self) -> None:
-        for proc in reversed(self.processes):
-            proc.stop()
+    def stop_all(self, grace: float = 2.0) -> None:
+        """SIGTERM every process at once, then wait; survivors get SIGKILL after `grace`."""
+        procs = list(reversed(self.processes))
+        for proc in procs:
+            if proc.running():
+                _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(max(deadline - time.monotonic(), 0.01))
+            proc.stop(grace=0.5)
         self.processes.clear()

@@ -1,0 +1,172 @@
+"""The spine end to end: the quickstart's three outcomes with real servers, real packets.
+
+Short calls (2 s) and 4 trials per cell keep CI fast; the verdict logic is the product's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.report.summary import build_summary
+from harness.runner import Runner, read_results
+from harness.scenario import parse_scenario
+from harness.topology.netns import NETNS_ETC, list_namespaces
+from tests.conftest import REPO, host_network_state
+
+SCENARIO = """
+name: e2e-quickstart
+trials: 4
+call_seconds: 2
+apps: [sip, xmpp]
+tools: [direct, shadowsocks]
+xmpp: {messages: 5, interval_ms: 20}
+# 4 trials: Wilson 4/4 = [0.51, 1], 0/4 = [0, 0.49]; the fewest that tell them apart.
+thresholds: {works_min_cssr_lower: 0.5, blocked_max_cssr_upper: 0.5}
+censors:
+  open: []
+  udp-throttle: [{type: udp_throttle, rate: 16kbit}]
+  sip-blocked: [{type: port_block, proto: udp, ports: [5060]}]
+"""
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("quickstart")
+    before = host_network_state()
+    scenario = parse_scenario(SCENARIO)
+    runner = Runner(scenario, out)
+    results = runner.run()
+    after = host_network_state()
+    summary = build_summary(scenario, runner.run_id, "netns", results)
+    cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
+    return {"out": out, "results": results, "cells": cells, "before": before, "after": after,
+            "run_id": runner.run_id}  # fmt: skip
+
+
+def test_open_every_cell_works_and_direct_sip_sounds_good(quickstart) -> None:
+    cells = quickstart["cells"]
+    for tool in ("direct", "shadowsocks"):
+        for app in ("sip", "xmpp"):
+            cell = cells[("open", tool, app)]
+            assert cell["verdict"] == "works", cell
+    assert cells[("open", "direct", "sip")]["mos_median"] >= 4.2
+    assert cells[("open", "direct", "xmpp")]["delivery_ratio"] == 1.0
+
+
+def test_udp_throttle_starves_direct_media_but_not_chat(quickstart) -> None:
+    cells = quickstart["cells"]
+    assert cells[("udp-throttle", "direct", "sip")]["verdict"] in ("media-blocked", "degraded")
+    assert cells[("udp-throttle", "direct", "xmpp")]["verdict"] == "works"
+
+
+def test_sip_port_block_stops_direct_signalling_and_shadowsocks_carries_it(quickstart) -> None:
+    cells = quickstart["cells"]
+    assert cells[("sip-blocked", "direct", "sip")]["verdict"] == "signalling-blocked"
+    assert cells[("sip-blocked", "shadowsocks", "sip")]["verdict"] == "works"
+
+
+def test_results_are_complete_and_evidence_is_kept(quickstart) -> None:
+    results = read_results(quickstart["out"] / "results.jsonl")
+    assert len(results) == 3 * 2 * 2 * 4
+    blocked = [r for r in results if r.censor == "sip-blocked" and r.tool == "direct"
+               and r.app == "sip"]  # fmt: skip
+    assert all(r.outcome == "timeout" and not r.call.registered for r in blocked)
+    events = [json.loads(line) for line in Path(blocked[0].logs["censor"]).read_text().splitlines()]
+    assert any(e["action"] == "matched" and e["packets"] > 0 for e in events)
+
+
+def test_run_leaves_host_unchanged_and_nothing_behind(quickstart) -> None:
+    assert quickstart["after"] == quickstart["before"]
+    run_id = quickstart["run_id"]
+    assert not [ns for ns in list_namespaces() if ns.startswith(f"gc-{run_id}-")]
+    assert not list(NETNS_ETC.glob(f"gc-{run_id}-*"))
+
+
+def test_clean_reaps_a_run_killed_with_sigkill(tmp_path) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(
+        "name: long\ntrials: 1\ncall_seconds: 60\napps: [sip]\ntools: [direct]\n"
+        "censors: {open: []}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--out", str(tmp_path / "o")],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    ours: list[str] = []
+    while time.monotonic() < deadline:
+        ours = [ns for ns in list_namespaces() if ns.startswith("gc-") and ns.endswith("-client")]
+        caller_up = any("harness.apps.sip.agent" in _cmdline(p) for ns in ours for p in _pids(ns))
+        if caller_up:
+            break
+        time.sleep(0.1)
+    assert ours, "the run never built its topology"
+    run_prefix = ours[0].rsplit("-", 2)[0]
+    run_ns = [ns for ns in list_namespaces() if ns.startswith(run_prefix + "-")]
+    pids = [pid for ns in run_ns for pid in _pids(ns)]
+    assert pids, "servers should be running in the run's namespaces"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    assert [ns for ns in list_namespaces() if ns.startswith(run_prefix + "-")], "left behind"
+    subprocess.run([sys.executable, "-m", "harness.cli", "clean"], cwd=REPO, check=True,
+                   capture_output=True)  # fmt: skip
+    assert not [ns for ns in list_namespaces() if ns.startswith(run_prefix + "-")]
+    assert not list(NETNS_ETC.glob(f"{run_prefix}-*"))
+    time.sleep(0.2)
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def _pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_tear_everything_down(tmp_path, sig) -> None:
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(
+        "name: slow\ntrials: 1\napps: [xmpp]\ntools: [shadowsocks]\ncensors: {open: []}\n"
+        "xmpp: {messages: 400, interval_ms: 50}\n"
+    )
+    before = set(list_namespaces())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--out", str(tmp_path / "o")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        new = [ns for ns in set(list_namespaces()) - before if ns.endswith("-client")]
+        if new and any("harness.apps.xmpp.agent" in _cmdline(p) for p in _pids(new[0])):
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the sender never started")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert set(list_namespaces()) - before == set()
