@@ -3,8 +3,9 @@
 `callee` registers, prints {"event": "registered"}, auto-answers one INVITE (180, then 200
 after --answer-delay-ms), sends RTP until the BYE (symmetric RTP: to the SDP address until
 the caller's first packet, then to that packet's source; it starts on the ACK, after a short
-grace for that first packet), answers the BYE and prints {"event": "result"}. `caller` resolves the registrar through --resolver, registers,
-calls, exchanges RTP for --duration seconds, hangs up and prints {"event": "result"}.
+grace for that first packet), answers the BYE and prints {"event": "result"}. `caller`
+resolves the registrar through --resolver, registers, calls, exchanges RTP for --duration
+seconds, hangs up and prints {"event": "result"}.
 
 Through a proxy (--socks): SIP over TCP uses CONNECT; SIP over UDP and RTP use UDP
 ASSOCIATE with --socks-udp. Without --socks-udp the tool carries no UDP, so RTP (and SIP

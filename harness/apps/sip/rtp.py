@@ -224,6 +224,7 @@ class RtpEndpoint:
     ) -> RtpEndpoint:
         """A socket on `bind_ip` (any port), or one talking to a UDP ASSOCIATE relay."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        control: asyncio.StreamWriter | None = None
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -234,6 +235,8 @@ class RtpEndpoint:
             sock.connect(relay)
         except BaseException:
             sock.close()
+            if control is not None:
+                control.close()
             raise
         self = cls(sock, latch)
         self._control = control
