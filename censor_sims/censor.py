@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 from censor_sims import kernel
 from censor_sims.events import EventLog
 from censor_sims.technique import CensorContext, KernelPlan, Technique
 from harness.topology.base import Host
+from harness.topology.process import Supervisor
 
 
 class Censor:
     def __init__(
-        self, host: Host, techniques: list[Technique], addresses: dict[str, str], log: EventLog
+        self,
+        host: Host,
+        techniques: list[Technique],
+        addresses: dict[str, str],
+        log: EventLog,
+        supervisor: Supervisor | None = None,
+        workdir: Path | None = None,
+        fail: str = "open",
     ) -> None:
         self.host, self.techniques, self.log = host, techniques, log
+        self.supervisor, self.workdir, self.fail = supervisor, workdir, fail
         self.ctx = CensorContext(addresses)
         self.plan = KernelPlan()
 
     def start(self) -> None:
         for technique in self.techniques:
             technique.compile(self.ctx, self.plan)
+        if self.plan.engine:
+            self._start_engine()
         kernel.apply(self.host, self.plan)
         for rule in self.plan.rules:
             self.log.emit(
@@ -54,3 +69,27 @@ class Censor:
                 packets=c.packets,
                 bytes=c.bytes,
             )
+
+    def _start_engine(self) -> None:
+        """The DPI engine binds its queue before any rule sends packets to it."""
+        if self.supervisor is None or self.workdir is None:
+            raise RuntimeError("userspace techniques need the censor's supervisor and workdir")
+        config = self.workdir / "engine.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "queue": kernel.QUEUE_NUM,
+                    "events": str(self.log.path.resolve()),
+                    "fail": self.fail,
+                    "techniques": [
+                        {"spec": t.model_dump(), "code": getattr(t, "_code", None)}
+                        for t in self.techniques
+                        if t.userspace
+                    ],
+                }
+            )
+        )
+        engine = self.supervisor.start(
+            self.host, "engine", [sys.executable, "-m", "censor_sims.engine", str(config)]
+        )
+        engine.wait_for_event("ready", 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from censor_sims.engine import verdicts
 from censor_sims.technique import KernelPlan, Rule
 from harness.topology.base import Host
 
@@ -59,8 +60,32 @@ def tc_batch_text(plan: KernelPlan) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+QUEUE_NUM = 0
+QUEUE_PACKETS = 20  # first packets of a flow (both directions) that the engine sees
+
+
+def engine_rules(plan: KernelPlan) -> list[Rule]:
+    """The engine's kernel half: queue undecided flows' first packets, enforce verdicts.
+    `--queue-bypass`: with no engine bound, queued packets pass (fail open)."""
+    m = f"{verdicts.MASK:#x}"
+    specs = [
+        (["-m", "mark", "!", "--mark", f"0/{m}", "-j", "CONNMARK", "--save-mark",
+          "--nfmask", m, "--ctmask", m], "remember the engine's verdict for the flow"),
+        (["-m", "connmark", "--mark", verdicts.mark_spec(verdicts.DROP), "-j", "DROP"],
+         "enforce drop verdicts"),
+        (["-m", "connmark", "--mark", f"0/{m}", "-m", "connbytes", "--connbytes",
+          f"0:{QUEUE_PACKETS}", "--connbytes-dir", "both", "--connbytes-mode", "packets",
+          "-j", "NFQUEUE", "--queue-num", str(QUEUE_NUM), "--queue-bypass"],
+         f"queue the first {QUEUE_PACKETS} packets of undecided flows"),
+    ]  # fmt: skip
+    return [Rule("filter", "FORWARD", spec, "engine", purpose) for spec, purpose in specs]
+
+
 def apply(host: Host, plan: KernelPlan) -> tuple[str, str]:
     """Install the plan; returns the exact iptables and tc input used (for the log)."""
+    if plan.engine and not any(r.technique == "engine" for r in plan.rules):
+        plan.rules[:0] = engine_rules(plan)
+        host.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], check=False)
     rules = iptables_restore_text(plan)
     tc = tc_batch_text(plan)
     if plan.rules:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,7 @@ class CensorContext:
     addresses: dict[str, str]
     _next_minor: int = 0x10
     _next_bit: int = 0
+    _next_verdict: int = 0x10
 
     def resolve_host(self, name: str) -> str:
         if name in self.addresses:
@@ -77,6 +78,12 @@ class CensorContext:
     def new_class_minor(self) -> int:
         self._next_minor += 1
         return self._next_minor
+
+    def new_verdict(self) -> int:
+        """A connmark verdict code of the engine's own (beyond pass/drop), e.g. a throttle."""
+        code = self._next_verdict
+        self._next_verdict += 1
+        return code
 
     def new_flow_bit(self) -> int:
         """A connmark bit (above the low byte used by tc marks) to remember a per-flow draw."""
@@ -89,6 +96,7 @@ class CensorContext:
 class KernelPlan:
     rules: list[Rule] = field(default_factory=list)
     tc_classes: list[TcClass] = field(default_factory=list)
+    engine: bool = False  # some technique decides in the userspace DPI engine
 
     def add(self, table: str, chain: str, spec: list[str], technique: str, purpose: str) -> None:
         self.rules.append(Rule(table, chain, spec, technique, purpose))
@@ -128,12 +136,27 @@ class Technique(BaseModel):
         if type_field is not None and type_field.default:
             Technique.registry[type_field.default] = cls
 
+    # Analyzers a userspace technique reads; a technique with any is decided by the engine.
+    analyzers: ClassVar[tuple[str, ...]] = ()
+
     @property
     def label(self) -> str:
         return self.name or self.type  # type: ignore[attr-defined]
 
+    @property
+    def userspace(self) -> bool:
+        return bool(self.analyzers)
+
     def compile(self, ctx: CensorContext, plan: KernelPlan) -> None:
-        raise NotImplementedError(f"{type(self).__name__} has no kernel part")
+        """Kernel part. Userspace techniques only ask for the engine (and may add classes)."""
+        if not self.userspace:
+            raise TypeError(f"{type(self).__name__} has neither a kernel part nor analyzers")
+        plan.engine = True
+
+    def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any) -> Any:
+        """Userspace techniques: look at a flow's properties, return a Decision or None.
+        Called for every queued packet of a flow until some technique decides."""
+        return None
 
     def flow_sample(self, ctx: CensorContext, plan: KernelPlan, upstream: list[str]) -> list[str]:
         """Extra match restricting a rule to the sampled share of flows (per-flow draw).

@@ -172,6 +172,8 @@ class Runner:
                     self.scenario.censors[censor],
                     topology.addresses.as_dict(),
                     log,
+                    supervisor,
+                    tdir,
                 )
                 stack.callback(the_censor.stop)
                 the_censor.start()

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
+from censor_sims.profiles import load_profile
 from censor_sims.technique import Technique
 from harness.registry import APPS, TOOLS
 from harness.scoring.verdict import Thresholds
@@ -64,6 +65,17 @@ class Scenario(_Strict):
     sip: SipOptions = Field(default_factory=SipOptions)
     xmpp: XmppOptions = Field(default_factory=XmppOptions)
     capture: bool = False
+
+    @field_validator("censors", mode="before")
+    @classmethod
+    def _profiles_by_name(cls, censors: Any) -> Any:
+        """A string names a shipped profile: it stands for that profile's techniques."""
+        if isinstance(censors, dict):
+            return {
+                name: load_profile(spec)["techniques"] if isinstance(spec, str) else spec
+                for name, spec in censors.items()
+            }
+        return censors
 
     @field_validator("apps")
     @classmethod

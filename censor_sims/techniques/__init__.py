@@ -1,5 +1,12 @@
 """Built-in techniques: importing this package registers them by type name."""
 
-from censor_sims.techniques import ip_block, port_block, udp_throttle
+from censor_sims.techniques import (
+    dns_poison,
+    dpi_block,
+    ip_block,
+    port_block,
+    sni_filter,
+    udp_throttle,
+)
 
-__all__ = ["ip_block", "port_block", "udp_throttle"]
+__all__ = ["dns_poison", "dpi_block", "ip_block", "port_block", "sni_filter", "udp_throttle"]

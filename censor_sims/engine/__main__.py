@@ -1,0 +1,3 @@
+from censor_sims.engine.engine import main
+
+main()

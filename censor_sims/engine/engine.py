@@ -1,0 +1,172 @@
+"""The userspace DPI engine: runs in the censor host on an NFQUEUE.
+
+Only a flow's first packets are queued (iptables connbytes); each goes through the flow
+table, the analyzers the profile's techniques reference, and the techniques in profile
+order. The first decision wins and is written into the connection mark, after which the
+kernel enforces it. The engine never dies on a packet: whatever goes wrong is logged and
+the profile's fail policy (open: accept, closed: drop) is applied to that packet.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import censor_sims.techniques  # noqa: F401  (registers the techniques)
+from censor_sims.analyzers.base import get as get_analyzer
+from censor_sims.engine import verdicts
+from censor_sims.engine.flows import FlowState, FlowTable
+from censor_sims.engine.packet import TCP, Packet, RawSender, parse, rst_pair
+from censor_sims.engine.verdicts import Decision
+from censor_sims.events import EventLog
+from censor_sims.technique import Technique
+
+
+def load_techniques(entries: list[dict[str, Any]]) -> list[Technique]:
+    """Techniques as the censor host compiled them: spec plus the verdict code it got."""
+    out = []
+    for entry in entries:
+        technique = Technique.registry[entry["spec"]["type"]].model_validate(entry["spec"])
+        if entry.get("code") is not None:
+            technique._code = entry["code"]  # type: ignore[attr-defined]
+        out.append(technique)
+    return out
+
+
+def analyzers_for(techniques: list[Technique]) -> list[Any]:
+    """One instance per analyzer any technique references (OpenGFW: run only what rules
+    read). The TLS analyzer reassembles unless a technique asks it not to."""
+    names = sorted({name for t in techniques for name in t.analyzers})
+    reassemble = all(getattr(t, "reassemble", True) for t in techniques)
+    return [get_analyzer(n, reassemble=reassemble) if n == "tls" else get_analyzer(n)
+            for n in names]  # fmt: skip
+
+
+class Engine:
+    def __init__(self, techniques: list[Technique], log: EventLog, fail: str = "open") -> None:
+        self.techniques = [t for t in techniques if t.userspace]
+        self.log, self.fail = log, fail
+        self.table = FlowTable(analyzers_for(self.techniques))
+        self.raw = RawSender()
+        self.stats = {"packets": 0, "decided": 0, "errors": 0, "malformed": 0}
+
+    # --- API for techniques -------------------------------------------------------------
+    def send(self, raw: bytes) -> None:
+        self.raw.send(raw)
+
+    def emit(self, technique: str, action: str, flow: FlowState | None = None, **fields) -> None:
+        if flow is not None:
+            fields["flow"] = flow.describe()
+        self.log.emit(technique, action, layer="engine", **fields)
+
+    # --- packet path --------------------------------------------------------------------
+    def on_packet(self, nfpkt: Any) -> None:
+        self.stats["packets"] += 1
+        try:
+            verdict = self.handle(nfpkt.get_payload())
+        except Exception as exc:  # a bug must not take the censor down
+            self.stats["errors"] += 1
+            self.emit("engine", "error", error=f"{type(exc).__name__}: {exc}", policy=self.fail)
+            verdict = None if self.fail == "open" else verdicts.DROP
+        if verdict is None:
+            nfpkt.accept()
+        else:
+            nfpkt.set_mark(verdicts.mark(verdict))
+            nfpkt.repeat()
+
+    def handle(self, raw: bytes) -> int | None:
+        """The verdict code for the packet's flow, or None to accept it undecided."""
+        pkt = parse(raw)
+        if pkt is None:
+            self.stats["malformed"] += 1
+            return None if self.fail == "open" else verdicts.DROP
+        flow, rev, new = self.table.lookup(pkt)
+        if new and (penalty := self.table.penalty(flow)) is not None:
+            if penalty.restart:
+                self.table.penalize(flow, penalty.until - flow.first_seen, penalty.action,
+                                    penalty.technique, restart=True)  # fmt: skip
+            self.emit(penalty.technique, f"residual-{penalty.action}", flow)
+            flow.decided = True
+            flow.verdict = self._enforce(penalty.action, pkt)
+            return flow.verdict
+        if flow.decided:
+            # Packets queued before the kernel learnt the verdict: same verdict, no new event.
+            return flow.verdict
+        changed = flow.analysis.feed(rev, pkt.payload) if pkt.payload else {}
+        for technique in self.techniques:
+            if not self._drawn(technique, flow):
+                continue
+            decision = technique.decide(flow, pkt, changed, self)
+            if decision is not None:
+                return self._apply(technique, decision, flow, pkt)
+        if flow.analysis.done:
+            return verdicts.PASS  # nothing left to see: stop queueing this flow
+        return None
+
+    def _drawn(self, technique: Technique, flow: FlowState) -> bool:
+        hit = flow.draws.get(technique.label)
+        if hit is None:
+            hit = flow.draws[technique.label] = random.random() < technique.probability
+        return hit
+
+    def _apply(self, technique: Technique, d: Decision, flow: FlowState, pkt: Packet) -> int | None:
+        self.stats["decided"] += 1
+        flow.decided = True
+        self.emit(technique.label, d.action, flow, rule=d.rule,
+                  analyzer={k: v for k, v in flow.analysis.props.items()})  # fmt: skip
+        if d.residual_s > 0:
+            self.table.penalize(flow, d.residual_s, d.residual_action, technique.label,
+                                d.restart_timer)  # fmt: skip
+        if d.action == "throttle":
+            flow.verdict = d.code
+        elif d.action != "forge":
+            flow.verdict = self._enforce(d.action, pkt, d.repeat)
+        return flow.verdict
+
+    def _enforce(self, action: str, pkt: Packet, repeat: int = 1) -> int:
+        if action == "rst" and pkt.proto == TCP:
+            for _ in range(repeat):
+                for raw in rst_pair(pkt):
+                    self.send(raw)
+        if action == "pass":
+            return verdicts.PASS
+        return verdicts.DROP
+
+
+def main() -> None:
+    from netfilterqueue import NetfilterQueue
+
+    config = json.loads(Path(sys.argv[1]).read_text())
+    log = EventLog(Path(config["events"]))
+    engine = Engine(load_techniques(config["techniques"]), log, config.get("fail", "open"))
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    nfq = NetfilterQueue()
+    nfq.bind(config["queue"], engine.on_packet, max_len=4096)
+    sock = socket.fromfd(nfq.get_fd(), socket.AF_NETLINK, socket.SOCK_RAW)
+    engine.emit(
+        "engine",
+        "start",
+        queue=config["queue"],
+        fail=engine.fail,
+        analyzers=[a.name for a in engine.table.analyzers],
+        note="queue-bypass: if the engine stops, queued flows pass (fail open)",
+    )
+    print(json.dumps({"event": "ready"}), flush=True)
+    try:
+        nfq.run_socket(sock)
+    finally:
+        engine.emit("engine", "stop", **engine.stats)
+        nfq.unbind()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Block TLS and QUIC by the server name in the ClientHello (GFW, TSPU, most national DPI).
+
+QUIC: the Initial is decrypted (its keys derive from the DCID); with `quic_port_rule` only
+flows whose source port exceeds the destination port are hit, as measured of the GFW
+(USENIX Security 2025, gfw-report/usenixsecurity25-quic-sni). RST cannot be sent on QUIC:
+there the action is a drop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from censor_sims.techniques._names import MatchMode, check_regexes, name_matches
+from censor_sims.techniques._verdict import BlockingTechnique
+
+
+class SniFilter(BlockingTechnique):
+    summary = "reset, drop or throttle TLS/QUIC flows by ClientHello SNI, optionally residual"
+    type: Literal["sni_filter"] = "sni_filter"
+    analyzers: ClassVar[tuple[str, ...]] = ("tls", "quic")
+    names: list[str] = Field(min_length=1, description="server names to match")
+    match: MatchMode = Field(default="suffix", description="exact, suffix or regex")
+    reassemble: bool = Field(
+        default=True, description="read a ClientHello split over several TCP segments"
+    )
+    quic: bool = Field(default=True, description="also match QUIC v1 Initials")
+    quic_port_rule: bool = Field(
+        default=False, description="QUIC only when source port > destination port (GFW)"
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _regexes(cls, names: list[str], info: Any) -> list[str]:
+        check_regexes(names, info.data.get("match", "suffix"))
+        return names
+
+    def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any):
+        props = flow.analysis.props
+        sni = props.get("tls", {}).get("sni")
+        proto = "tls"
+        if sni is None and self.quic:
+            sni, proto = props.get("quic", {}).get("sni"), "quic"
+            if sni and self.quic_port_rule and not flow.info.src_port > flow.info.dst_port:
+                return None
+        hit = name_matches(sni, self.names, self.match)
+        if hit is None:
+            return None
+        decision = self.verdict(f"{proto} sni {sni!r} matches {hit!r} ({self.match})")
+        if proto == "quic" and decision.action == "rst":
+            return self.verdict_as("drop", decision)
+        return decision
+
+    @staticmethod
+    def verdict_as(action: str, decision: Any) -> Any:
+        from dataclasses import replace
+
+        return replace(decision, action=action, residual_action="drop")

@@ -1,0 +1,121 @@
+"""The userspace DPI engine with real programs: curl/openssl for TLS, dig through the run's
+resolver for DNS, our SIP UAs for VoIP. Censored flows fail the way the technique says,
+others pass, residual windows are measured, and the event log records each decision."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from censor_sims.censor import Censor
+from censor_sims.events import EventLog
+from censor_sims.techniques.dns_poison import DnsPoison
+from censor_sims.techniques.sni_filter import SniFilter
+from harness.pki import make_ca
+from harness.topology.dns import start_dns
+
+
+def _censor(topology, supervisor, tmp_path: Path, *techniques) -> tuple[Censor, EventLog]:
+    log = EventLog(tmp_path / "censor.jsonl")
+    censor = Censor(topology["censor"], list(techniques), topology.addresses.as_dict(), log,
+                    supervisor, tmp_path)  # fmt: skip
+    censor.start()
+    return censor, log
+
+
+def _tls_server(topology, supervisor, tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "pki")
+    cert, key = ca.issue("front", ["blocked.test", "allowed.test"], [topology.addr("front")])
+    proc = supervisor.start(topology["front"], "s_server",
+                            ["openssl", "s_server", "-accept", "443", "-cert", str(cert),
+                             "-key", str(key), "-www", "-quiet"])  # fmt: skip
+    proc.wait_until(lambda: topology["front"].listening(443), 5, "port 443")
+
+
+def _curl(topology, name: str, timeout: float = 3) -> subprocess.CompletedProcess[str]:
+    return topology["client"].run(
+        ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(timeout),
+         "--resolve", f"{name}:443:{topology.addr('front')}", f"https://{name}/"],
+        check=False,
+    )  # fmt: skip
+
+
+def _events(log: EventLog, technique: str) -> list[dict]:
+    return [e for e in log.read() if e["technique"] == technique]
+
+
+def test_sni_filter_resets_matching_tls_only(topology, supervisor, tmp_path) -> None:
+    _tls_server(topology, supervisor, tmp_path)
+    _censor(topology, supervisor, tmp_path, SniFilter(names=["blocked.test"], action="rst"))
+    allowed = _curl(topology, "allowed.test")
+    blocked = _curl(topology, "blocked.test")
+    assert allowed.stdout == "200", allowed
+    # 35: TLS handshake failed, 56: receive failure (connection reset by peer)
+    assert blocked.returncode in (35, 56), blocked
+    (event,) = [e for e in _events(EventLog(tmp_path / "censor.jsonl"), "sni_filter")
+                if e["action"] == "rst"]  # fmt: skip
+    assert "blocked.test" in event["rule"] and event["analyzer"]["tls"]["sni"] == "blocked.test"
+    assert event["flow"].startswith(f"tcp {topology.addr('client')}:")
+
+
+def test_sni_filter_drop_times_out(topology, supervisor, tmp_path) -> None:
+    _tls_server(topology, supervisor, tmp_path)
+    _censor(topology, supervisor, tmp_path, SniFilter(names=["blocked.test"], action="drop"))
+    blocked = _curl(topology, "blocked.test", timeout=2)
+    assert blocked.returncode == 28, blocked  # curl: operation timed out
+
+
+def test_residual_penalty_blocks_the_3_tuple_then_expires(topology, supervisor, tmp_path) -> None:
+    _tls_server(topology, supervisor, tmp_path)
+    _, log = _censor(topology, supervisor, tmp_path,
+                     SniFilter(names=["blocked.test"], action="rst", residual=3))  # fmt: skip
+    assert _curl(topology, "blocked.test").returncode in (35, 56)
+    started = time.monotonic()
+    inside = _curl(topology, "allowed.test", timeout=1)  # same 3-tuple, innocent name
+    assert inside.stdout != "200", "a second connection inside the window must fail"
+    time.sleep(max(0.0, 3.3 - (time.monotonic() - started)))
+    after = _curl(topology, "allowed.test")
+    assert after.stdout == "200", "after the window the 3-tuple is free again"
+    actions = [e["action"] for e in _events(log, "sni_filter")]
+    assert "rst" in actions and "residual-rst" in actions
+
+
+def test_dns_poison_injects_forged_answer_that_wins(topology, supervisor, tmp_path) -> None:
+    start_dns(topology, supervisor)
+    poison = DnsPoison(names=["voip.gatecrash.test"], answer="192.0.2.7", count=2)
+    _, log = _censor(topology, supervisor, tmp_path, poison)
+    resolver = topology.addr("resolver")
+
+    def dig(name: str) -> str:
+        return topology["client"].run(["dig", "+short", "+tries=1", "+time=2", f"@{resolver}",
+                                       name, "A"]).stdout.strip()  # fmt: skip
+
+    assert dig("voip.gatecrash.test") == "192.0.2.7"
+    assert dig("chat.gatecrash.test") == topology.addr("chat")
+    (event,) = [e for e in _events(log, "dns_poison") if e["action"] == "forge"]
+    assert "2 forged A 192.0.2.7" in event["rule"]
+    engine_events = _events(log, "engine")
+    assert engine_events[0]["action"] == "start" and engine_events[0]["analyzers"] == ["dns"]
+
+
+def test_voip_blocker_profile_stops_calls_not_chat_and_a_tunnel_hides_them(tmp_path) -> None:
+    from harness.runner import Runner
+    from harness.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        "name: voip\ntrials: 1\ncall_seconds: 2\napps: [sip, xmpp]\ntools: [direct, shadowsocks]\n"
+        "xmpp: {messages: 3}\n"
+        "censors: {voip: voip-blocker, media: [{type: dpi_block, protocols: [rtp]}]}\n"
+    )
+    results = {(r.censor, r.tool, r.app): r for r in Runner(scenario, tmp_path).run()}
+    blocked = results[("voip", "direct", "sip")]
+    assert blocked.outcome == "timeout" and not blocked.call.registered
+    assert results[("voip", "shadowsocks", "sip")].outcome == "ok"
+    assert results[("voip", "direct", "xmpp")].outcome == "ok"
+    starved = results[("media", "direct", "sip")].call
+    assert starved.setup_ok and starved.up.loss_pct > 90 and starved.down.loss_pct > 90
+    tunneled = results[("media", "shadowsocks", "sip")].call
+    assert tunneled.mos > 4.0
+    events = EventLog(Path(blocked.logs["censor"])).read()
+    assert any(e["technique"] == "voip-signalling" and e["action"] == "drop" for e in events)
