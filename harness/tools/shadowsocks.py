@@ -19,7 +19,7 @@ class Shadowsocks(Tool):
 
     def start(self, ctx: TrialContext) -> Endpoint:
         self.check_installed()
-        password = secrets.token_urlsafe(16)
+        password = secrets.token_hex(16)
         server_ip = ctx.topology.addr("proxy")
         common = ["-k", password, "-m", CIPHER, "-u", "-v"]
         server = ctx.supervisor.start(

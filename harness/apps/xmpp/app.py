@@ -25,7 +25,7 @@ class XmppApp(App):
         chat = ctx.topology["chat"]
         domain = fqdn("chat")
         cert, key = ctx.ca.issue("chat", [domain], [chat.addr], out_dir=ctx.dir)
-        self.password = secrets.token_urlsafe(12)
+        self.password = secrets.token_hex(12)  # never starts with "-" (argparse)
         cfg = ProsodyConfig(ctx.dir / "prosody", chat.addr, domain)
         prepare(cfg, cert, key, {SENDER: self.password, RECEIVER: self.password})
         prosody = ctx.supervisor.start(chat, "prosody", prosody_argv(cfg))
