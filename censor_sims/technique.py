@@ -138,6 +138,8 @@ class Technique(BaseModel):
 
     # Analyzers a userspace technique reads; a technique with any is decided by the engine.
     analyzers: ClassVar[tuple[str, ...]] = ()
+    # Decided in the engine even without analyzers (reads raw payloads itself).
+    needs_engine: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -145,13 +147,17 @@ class Technique(BaseModel):
 
     @property
     def userspace(self) -> bool:
-        return bool(self.analyzers)
+        return bool(self.analyzers) or self.needs_engine
 
     def compile(self, ctx: CensorContext, plan: KernelPlan) -> None:
         """Kernel part. Userspace techniques only ask for the engine (and may add classes)."""
         if not self.userspace:
             raise TypeError(f"{type(self).__name__} has neither a kernel part nor analyzers")
         plan.engine = True
+
+    def wants_more(self, flow: Any) -> bool:
+        """Whether the technique still needs this flow's packets after the analyzers are done."""
+        return False
 
     def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any) -> Any:
         """Userspace techniques: look at a flow's properties, return a Decision or None.

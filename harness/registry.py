@@ -14,6 +14,7 @@ APPS: dict[str, str] = {
 TOOLS: dict[str, str] = {
     "direct": "harness.tools.direct:Direct",
     "shadowsocks": "harness.tools.shadowsocks:Shadowsocks",
+    "psiphon-like": "harness.tools.psiphon_like.tool:PsiphonLike",
 }
 
 

@@ -87,9 +87,9 @@ class Engine:
             return None if self.fail == "open" else verdicts.DROP
         flow, rev, new = self.table.lookup(pkt)
         if new and (penalty := self.table.penalty(flow)) is not None:
-            if penalty.restart:
-                self.table.penalize(flow, penalty.until - flow.first_seen, penalty.action,
-                                    penalty.technique, restart=True)  # fmt: skip
+            if penalty.restart:  # each violation restarts the timer (Iran 2020)
+                self.table.penalize(flow, penalty.seconds, penalty.action, penalty.technique,
+                                    restart=True)  # fmt: skip
             self.emit(penalty.technique, f"residual-{penalty.action}", flow)
             flow.decided = True
             flow.verdict = self._enforce(penalty.action, pkt)
@@ -104,7 +104,7 @@ class Engine:
             decision = technique.decide(flow, pkt, changed, self)
             if decision is not None:
                 return self._apply(technique, decision, flow, pkt)
-        if flow.analysis.done:
+        if flow.analysis.done and not any(t.wants_more(flow) for t in self.techniques):
             return verdicts.PASS  # nothing left to see: stop queueing this flow
         return None
 

@@ -42,6 +42,7 @@ class FlowState:
 @dataclass
 class Penalty:
     until: float
+    seconds: float
     action: str
     technique: str
     restart: bool
@@ -78,7 +79,7 @@ class FlowTable:
     def penalize(self, flow: FlowState, seconds: float, action: str, technique: str,
                  restart: bool = False) -> None:  # fmt: skip
         self.penalties[flow.three_tuple] = Penalty(
-            time.monotonic() + seconds, action, technique, restart
+            time.monotonic() + seconds, seconds, action, technique, restart
         )
 
     def penalty(self, flow: FlowState) -> Penalty | None:

@@ -3,10 +3,21 @@
 from censor_sims.techniques import (
     dns_poison,
     dpi_block,
+    fet_block,
     ip_block,
     port_block,
+    protocol_whitelist,
     sni_filter,
     udp_throttle,
 )
 
-__all__ = ["dns_poison", "dpi_block", "ip_block", "port_block", "sni_filter", "udp_throttle"]
+__all__ = [
+    "dns_poison",
+    "dpi_block",
+    "fet_block",
+    "ip_block",
+    "port_block",
+    "protocol_whitelist",
+    "sni_filter",
+    "udp_throttle",
+]

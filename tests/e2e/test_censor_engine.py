@@ -5,12 +5,15 @@ others pass, residual windows are measured, and the event log records each decis
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.dns_poison import DnsPoison
+from censor_sims.techniques.fet_block import FetBlock
+from censor_sims.techniques.protocol_whitelist import ProtocolWhitelist
 from censor_sims.techniques.sni_filter import SniFilter
 from harness.pki import make_ca
 from harness.topology.dns import start_dns
@@ -119,3 +122,59 @@ def test_voip_blocker_profile_stops_calls_not_chat_and_a_tunnel_hides_them(tmp_p
     assert tunneled.mos > 4.0
     events = EventLog(Path(blocked.logs["censor"])).read()
     assert any(e["technique"] == "voip-signalling" and e["action"] == "drop" for e in events)
+
+
+SEND = """
+import os, socket, sys
+host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+first = os.urandom(256) if kind == "random" else b"GET / HTTP/1.1\\r\\nHost: x.test\\r\\n\\r\\n"
+try:
+    s = socket.create_connection((host, port), timeout=1.5)
+    s.sendall(first)
+    got = s.recv(len(first), socket.MSG_WAITALL)
+    s.sendall(first)
+    got += s.recv(len(first), socket.MSG_WAITALL)
+    print("ok" if got == first * 2 else "short")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def _send(topology, port: int, kind: str) -> str:
+    out = topology["client"].run(
+        [sys.executable, "-c", SEND, topology.addr("voip"), str(port), kind], check=False
+    )
+    return out.stdout.strip()
+
+
+def _echo(topology, supervisor, *ports: int) -> None:
+    for port in ports:
+        proc = supervisor.start(topology["voip"], f"echo{port}",
+                                [sys.executable, "-m", "harness.net.echo", "serve", "--host",
+                                 topology.addr("voip"), "--port", str(port)])  # fmt: skip
+        proc.wait_for_event("ready", 5)
+
+
+def test_fet_block_stops_random_looking_first_payload(topology, supervisor, tmp_path) -> None:
+    _echo(topology, supervisor, 7000)
+    _, log = _censor(topology, supervisor, tmp_path, FetBlock(action="drop", residual=2))
+    assert _send(topology, 7000, "http") == "ok"
+    assert _send(topology, 7000, "random") == "TimeoutError"
+    assert _send(topology, 7000, "http") != "ok", "residual: the 3-tuple is still blocked"
+    time.sleep(2.2)
+    assert _send(topology, 7000, "http") == "ok"
+    (event,) = [e for e in _events(log, "fet_block") if e["action"] == "drop"]
+    assert event["analyzer"]["fet"]["yes"] is True
+
+
+def test_protocol_whitelist_iran_2020(topology, supervisor, tmp_path) -> None:
+    _echo(topology, supervisor, 443, 7000)
+    _, log = _censor(topology, supervisor, tmp_path, ProtocolWhitelist(residual=2))
+    assert _send(topology, 443, "http") == "ok"  # two HTTP-looking data packets on 443
+    assert _send(topology, 7000, "http") == "TimeoutError"  # port not allowed
+    assert _send(topology, 443, "random") == "TimeoutError"  # not DNS/HTTP/TLS
+    assert _send(topology, 443, "http") != "ok", "60 s rule (2 s here) on the 3-tuple"
+    time.sleep(2.2)
+    assert _send(topology, 443, "http") == "ok"
+    actions = [e["action"] for e in _events(log, "protocol_whitelist")]
+    assert actions.count("drop") == 2 and "residual-drop" in actions and "pass" in actions
