@@ -1,7 +1,7 @@
-"""The `gatecrash` command: run, validate, clean.
+"""The `gatecrash` command: run, validate, clean, report, baseline, gate.
 
-Exit codes: 0 every expectation held, 1 one failed, 2 bad input or setup problem,
-130 interrupted.
+Exit codes: 0 every expectation held, 1 one failed (for `gate`: a cell regressed),
+2 bad input or setup problem, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -95,6 +97,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario.trials = args.trials
     if args.call_seconds:
         scenario.call_seconds = args.call_seconds
+    done = 0
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            errors.print(
+                "[red]error:[/] --resume DIR writes to DIR; leave out --out or make it DIR"
+            )
+            return EXIT_BAD_INPUT
+        from harness.runner import ResumeError, load_resumable
+
+        try:
+            recorded = load_resumable(scenario, Path(args.resume))
+        except ResumeError as exc:
+            errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            return EXIT_BAD_INPUT
+        wanted = {(*cell, n) for cell in scenario.cells() for n in range(scenario.trials)}
+        done = len(wanted & {r.key for r in recorded})
+        args.out = args.resume
     _need_privileges()
 
     from harness.report.summary import build_summary, write_summary
@@ -104,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or f"results/{scenario.name}-{stamp}")
-    total = len(scenario.cells()) * scenario.trials
+    total = len(scenario.cells()) * scenario.trials - done
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -123,10 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{result.outcome}",
         )
 
-    runner = Runner(scenario, out, backend=args.backend, on_trial=on_trial)
+    runner = Runner(
+        scenario, out, backend=args.backend, on_trial=on_trial, resume=bool(args.resume)
+    )
     try:
         with progress:
             results = runner.run()
+        for warning in runner.resume_warnings:
+            errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     except MissingProgram as exc:
         errors.print(f"[red]error:[/] {exc}")
         return EXIT_BAD_INPUT
@@ -176,6 +199,107 @@ def cmd_censors_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_scored(directory: str) -> dict | None:
+    """Re-score a run directory; None (after saying why on stderr) when it cannot be."""
+    from harness.report.loading import RunInputError, load_run
+    from harness.report.summary import build_summary
+
+    try:
+        run = load_run(Path(directory))
+    except RunInputError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return None
+    for warning in run.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    try:
+        return build_summary(run.scenario, run.run_id, run.backend, run.results)
+    except ValueError as exc:
+        errors.print(
+            f"[red]error:[/] {run.directory}/results.jsonl: {escape(str(exc))}", soft_wrap=True
+        )
+        return None
+
+
+def _write(path: Path, what: str, writer: Callable[[Path, dict], None], summary: dict) -> bool:
+    """Run `writer`; False (after saying why) when the file cannot be written."""
+    try:
+        writer(path, summary)
+    except OSError as exc:
+        errors.print(f"[red]error:[/] cannot write {what} {path}: {exc.strerror}")
+        return False
+    return True
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-score DIR with its saved scenario's thresholds and expectations."""
+    from harness.report.junit import write_junit
+    from harness.report.summary import write_summary
+    from harness.report.terminal import print_summary
+
+    summary = _load_scored(args.dir)
+    if summary is None:
+        return EXIT_BAD_INPUT
+    json_path = Path(args.json) if args.json else Path(args.dir) / "summary.json"
+    if not _write(json_path, "summary", write_summary, summary):
+        return EXIT_BAD_INPUT
+    if args.junit and not _write(Path(args.junit), "JUnit XML", write_junit, summary):
+        return EXIT_BAD_INPUT
+    print_summary(summary, console)
+    written = [str(json_path)] + ([args.junit] if args.junit else [])
+    console.print(f"written: {', '.join(written)}", highlight=False)
+    return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness.report.baseline import write_baseline
+
+    summary = _load_scored(args.dir)
+    if summary is None:
+        return EXIT_BAD_INPUT
+    if not _write(Path(args.output), "baseline", write_baseline, summary):
+        return EXIT_BAD_INPUT
+    console.print(
+        f"baseline of {len(summary['cells'])} cells ({summary['scenario']}, run "
+        f"{summary['run_id']}) written to {args.output}",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Exit 1 when a cell regressed against the baseline, 0 otherwise."""
+    from harness.report.baseline import BaselineError, compare, load_baseline
+    from harness.report.terminal import print_gate
+
+    if args.mos_margin < 0:
+        errors.print("[red]error:[/] --mos-margin must not be negative")
+        return EXIT_BAD_INPUT
+    try:
+        baseline = load_baseline(Path(args.baseline))
+    except BaselineError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    summary = _load_scored(args.dir)
+    if summary is None:
+        return EXIT_BAD_INPUT
+    if baseline.scenario != summary["scenario"]:
+        errors.print(
+            f"[yellow]warning:[/] baseline is of scenario {baseline.scenario!r}, this run of "
+            f"{summary['scenario']!r}; comparing cells by name"
+        )
+    changes = compare(baseline, summary, args.mos_margin)
+    title = f"gate: {args.dir} against {args.baseline} (run {baseline.run_id or '?'})"
+    print_gate(changes, console, title)
+    regressed = [c for c in changes if c.fails]
+    if regressed:
+        console.print(
+            f"[bold red]gate failed:[/] {len(regressed)} cell(s) regressed", highlight=False
+        )
+        return EXIT_EXPECT_FAILED
+    console.print("[green]gate passed:[/] no cell regressed", highlight=False)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash", description="Does your circumvention tool still carry a call?"
@@ -187,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="netns", choices=["netns"], help="topology backend")
     run.add_argument("--trials", type=int, help="override trials per cell")
     run.add_argument("--call-seconds", type=float, help="override call length (s)")
+    run.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR: skip trials already recorded, append the rest",
+    )
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
@@ -194,6 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
     cln = sub.add_parser("clean", help="remove what crashed runs left behind")
     cln.add_argument("--force", action="store_true", help="also remove runs that look alive")
     cln.set_defaults(func=cmd_clean)
+    rep = sub.add_parser("report", help="re-score a results directory and print the table")
+    rep.add_argument("dir", help="results directory (results.jsonl + scenario.json)")
+    rep.add_argument(
+        "--json", metavar="FILE", help="write the summary here (default DIR/summary.json)"
+    )
+    rep.add_argument("--junit", metavar="FILE", help="also write JUnit XML, one test per cell")
+    rep.set_defaults(func=cmd_report)
+    base = sub.add_parser("baseline", help="save a run's per-cell scores as a baseline")
+    base.add_argument("dir", help="results directory")
+    base.add_argument("-o", "--output", required=True, metavar="FILE", help="baseline file")
+    base.set_defaults(func=cmd_baseline)
+    gate = sub.add_parser("gate", help="exit 1 when a run regressed against a baseline")
+    gate.add_argument("dir", help="results directory")
+    gate.add_argument("--baseline", required=True, metavar="FILE", help="from `gatecrash baseline`")
+    gate.add_argument(
+        "--mos-margin",
+        type=float,
+        default=0.3,
+        help="median MOS may fall by this much before it counts as a regression (default 0.3)",
+    )
+    gate.set_defaults(func=cmd_gate)
     censors = sub.add_parser("censors", help="censor techniques")
     censors_sub = censors.add_subparsers(dest="censors_command", required=True)
     censors_sub.add_parser("list", help="techniques and their parameters").set_defaults(

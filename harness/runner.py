@@ -2,6 +2,9 @@
 
 A trial's resources (namespaces, processes, censor rules) are acquired in an ExitStack, so
 tear-down runs in reverse order whatever happens: an exception, Ctrl-C or SIGTERM.
+
+A run can be resumed (`resume=True`): trials already in results.jsonl are skipped and the
+rest appended, so an interrupted suite does not start over.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from censor_sims.events import EventLog
 from harness import registry
 from harness.apps.base import App
 from harness.pki import CA, make_ca
+from harness.report.loading import RunInputError, load_scenario_json, read_results_tolerant
 from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
@@ -75,6 +79,64 @@ def read_results(path: Path) -> list[TrialResult]:
     return [TrialResult.model_validate_json(line) for line in path.read_text().splitlines() if line]
 
 
+class ResumeError(Exception):
+    """The directory holds no run that this scenario can continue; the message says why."""
+
+
+# Scenario fields that change what a trial measures: a resumed run must not mix them.
+_TRIAL_FIELDS = ("call_seconds", "sip", "xmpp", "capture")
+
+
+def resume_problems(saved: Scenario, given: Scenario) -> list[str]:
+    """Why `given` cannot continue a run of `saved` (empty when it can). `trials` may grow
+    or shrink; expectations and thresholds only affect scoring."""
+    problems = []
+    saved_cells, given_cells = set(saved.cells()), set(given.cells())
+    if saved_cells != given_cells:
+        only_saved = sorted(saved_cells - given_cells)
+        only_given = sorted(given_cells - saved_cells)
+        problems.append(
+            "the cells differ: "
+            + "; ".join(
+                part
+                for part in (
+                    only_saved and f"only in the saved run: {_cells_text(only_saved)}",
+                    only_given and f"only in the given scenario: {_cells_text(only_given)}",
+                )
+                if part
+            )
+        )
+    for name in sorted(set(saved.censors) & set(given.censors)):
+        if saved.censors[name] != given.censors[name]:
+            problems.append(f"censor {name!r} has other techniques than in the saved run")
+    for field in _TRIAL_FIELDS:
+        before, now = getattr(saved, field), getattr(given, field)
+        if before != now:
+            hint = " (give the first run's --call-seconds)" if field == "call_seconds" else ""
+            problems.append(f"{field} differs: saved run {before!r}, given {now!r}{hint}")
+    return problems
+
+
+def _cells_text(cells: list[tuple[str, str, str]]) -> str:
+    return ", ".join(" / ".join(cell) for cell in cells)
+
+
+def load_resumable(scenario: Scenario, out_dir: Path) -> list[TrialResult]:
+    """The trials recorded in out_dir, after checking `scenario` may continue that run."""
+    if not (out_dir / "results.jsonl").exists() and not (out_dir / "scenario.json").exists():
+        raise ResumeError(f"{out_dir}: no run to resume (no scenario.json, no results.jsonl)")
+    try:
+        saved = load_scenario_json(out_dir / "scenario.json")
+    except RunInputError as exc:
+        raise ResumeError(str(exc)) from None
+    if problems := resume_problems(saved, scenario):
+        raise ResumeError(
+            f"{out_dir}: the scenario does not match the run being resumed: " + "; ".join(problems)
+        )
+    path = out_dir / "results.jsonl"
+    return read_results_tolerant(path).results if path.exists() else []
+
+
 class Runner:
     def __init__(
         self,
@@ -83,6 +145,7 @@ class Runner:
         backend: str = "netns",
         run_id: str | None = None,
         on_trial: Callable[[TrialResult], None] | None = None,
+        resume: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -91,6 +154,8 @@ class Runner:
         self.on_trial = on_trial or (lambda r: None)
         self.pool = AddressPool()
         self.results_path = out_dir / "results.jsonl"
+        self.resume = resume
+        self.resume_warnings: list[str] = []
         self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
         self.tools: dict[str, Tool] = {
             n: registry.load(registry.TOOLS, n)() for n in scenario.tools
@@ -106,15 +171,36 @@ class Runner:
         if self.scenario.capture:
             require("dumpcap", "tshark")
 
+    def recorded(self) -> list[TrialResult]:
+        """Trials already in results.jsonl (resume). A line cut short by a killed run is
+        cut off the file, so appended lines start on a line of their own."""
+        if not self.results_path.exists():
+            return []
+        read = read_results_tolerant(self.results_path)
+        self.resume_warnings = read.warnings
+        with self.results_path.open("r+b") as f:
+            f.truncate(read.complete_bytes)
+            if read.complete_bytes:
+                f.seek(read.complete_bytes - 1)
+                if f.read(1) != b"\n":
+                    f.seek(0, os.SEEK_END)
+                    f.write(b"\n")
+        return read.results
+
     def run(self) -> list[TrialResult]:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume:
+            load_resumable(self.scenario, self.out_dir)  # raises ResumeError on a mismatch
+        results: list[TrialResult] = self.recorded() if self.resume else []
+        done = {r.key for r in results}
         (self.out_dir / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
         self.preflight()
         ca = make_ca(self.out_dir / "pki")
-        results: list[TrialResult] = []
         with terminate_as_interrupt(), run_state(self.run_id, self.out_dir):
             for censor, tool, app in self.scenario.cells():
                 for trial in range(self.scenario.trials):
+                    if (censor, tool, app, trial) in done:
+                        continue
                     result = self.run_trial(censor, tool, app, trial, ca)
                     with self.results_path.open("a") as f:
                         f.write(result.model_dump_json() + "\n")

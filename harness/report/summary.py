@@ -1,4 +1,8 @@
-"""summary.json: per-cell scores and whether each expectation held."""
+"""summary.json: per-cell scores and whether each expectation held.
+
+Its shape is published as harness/report/schema/summary-v1.json; `schema_version` says
+which version a file follows (bump it, and add a new schema file, on a breaking change).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.results import SCHEMA_VERSION, TrialResult
+from harness.report.controls import annotate_controls
+from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.scoring.verdict import CellScore, score_cells
+
+SUMMARY_SCHEMA_VERSION = 1
 
 
 def check_expectations(scenario: Scenario, cells: list[CellScore]) -> list[dict[str, Any]]:
@@ -35,15 +42,16 @@ def build_summary(
     scenario: Scenario, run_id: str, backend: str, results: list[TrialResult]
 ) -> dict[str, Any]:
     cells = score_cells(results, scenario.thresholds)
+    techniques = {name: len(spec) for name, spec in scenario.censors.items()}
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SUMMARY_SCHEMA_VERSION,
         "scenario": scenario.name,
         "run_id": run_id,
         "backend": backend,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "thresholds_note": "verdict thresholds are gatecrash's proposal, not a standard",
         "thresholds": scenario.thresholds.model_dump(),
-        "cells": [c.model_dump() for c in cells],
+        "cells": annotate_controls([c.model_dump() for c in cells], techniques),
         "expectations": check_expectations(scenario, cells),
     }
 

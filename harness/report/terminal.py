@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from harness.report.baseline import CellChange
+from harness.report.controls import CONTROL_NOTE
 
 VERDICT_STYLE = {
     "works": "bold green",
@@ -23,12 +27,22 @@ def _fmt(value: Any, spec: str = ".0f", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
+def _uplift(cell: dict[str, Any]) -> str:
+    """Tool minus direct control; a trailing * marks an uncensored control."""
+    uplift = cell.get("uplift")
+    if not uplift:
+        return "-"
+    text = f"{_fmt(uplift['cssr_points'], '+.2f')}/{_fmt(uplift['mos'], '+.2f')}"
+    return text + "*" if cell.get("control_uncensored") else text
+
+
 def score_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"gatecrash: {summary['scenario']} (run {summary['run_id']})")
     for col, justify in (
         ("censor", "left"), ("tool", "left"), ("app", "left"), ("verdict", "left"),
         ("CSSR [95% CI]", "right"), ("setup p50/p95 ms", "right"), ("MOS", "right"),
-        ("loss %", "right"), ("delivery", "right"), ("trials", "right"),
+        ("loss %", "right"), ("delivery", "right"), ("uplift CSSR/MOS", "right"),
+        ("trials", "right"),
     ):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in summary["cells"]:
@@ -44,6 +58,7 @@ def score_table(summary: dict[str, Any]) -> Table:
             _fmt(c["mos_median"], ".2f"),
             _fmt(c.get("loss_pct_median"), ".1f"),
             _fmt(c["delivery_ratio"], ".0%") if c["kind"] == "message" else "-",
+            _uplift(c),
             str(c["trials"]),
         )
     return table
@@ -56,9 +71,63 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             console.print(
                 f"[dim]{c['censor']} / {c['tool']} / {c['app']}:[/] {c['reason']}", highlight=False
             )
+    for c in summary["cells"]:
+        if c.get("control_uncensored"):
+            console.print(
+                f"[magenta]*[/] {c['censor']} / {c['tool']} / {c['app']}: {CONTROL_NOTE}",
+                highlight=False,
+                soft_wrap=True,
+            )
     for exp in summary["expectations"]:
         mark = "[green]ok[/]" if exp["met"] else "[bold red]FAILED[/]"
         console.print(
             f"expect {exp['censor']} / {exp['tool']} / {exp['app']}: "
             f"{exp['expected']} -> got {exp['verdict']} {mark}"
         )
+
+
+GATE_STYLE = {
+    "regressed": "bold red",
+    "flaky-looking": "yellow",
+    "invalid": "magenta",
+    "improved": "green",
+    "new": "cyan",
+    "missing": "cyan",
+}
+
+
+def gate_table(changes: list[CellChange], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("cell", "status", "baseline", "this run", "what changed"):
+        table.add_column(col)
+    for ch in changes:
+        style = GATE_STYLE.get(ch.status, "")
+        table.add_row(
+            escape(ch.label),
+            f"[{style}]{ch.status}[/]",
+            escape(ch.before),
+            escape(ch.after),
+            escape("; ".join(ch.reasons)),
+        )
+    return table
+
+
+def print_gate(changes: list[CellChange], console: Console, title: str) -> None:
+    """The table of changes, then one line per regressed cell (what CI logs show)."""
+    if not changes:
+        console.print(f"{title}: no cell changed", highlight=False)
+        return
+    console.print(gate_table(changes, title))
+    for ch in changes:
+        if ch.fails:
+            console.print(
+                f"[bold red]REGRESSED[/] {escape(ch.label)}: {escape('; '.join(ch.reasons))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif ch.status == "flaky-looking":
+            console.print(
+                f"[yellow]flaky-looking[/] {escape(ch.label)}: {escape('; '.join(ch.reasons))}",
+                highlight=False,
+                soft_wrap=True,
+            )
