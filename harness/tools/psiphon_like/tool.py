@@ -17,8 +17,8 @@ class PsiphonLike(Tool):
     udp = "udpgw"
 
     def start(self, ctx: TrialContext) -> Endpoint:
-        keyword = secrets.token_urlsafe(16)
-        password = secrets.token_urlsafe(16)
+        keyword = secrets.token_hex(16)  # hex: a value starting with "-" reads as an option
+        password = secrets.token_hex(16)
         server_addr = f"{ctx.topology.addr('proxy')}:{PORT}"
         server = ctx.supervisor.start(
             ctx.topology["proxy"],
