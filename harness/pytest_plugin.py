@@ -1,0 +1,90 @@
+"""pytest plugin: `pytest scenarios/quickstart.yaml` collects one test item per `expect`
+of a scenario file, runs the scenario once, and passes or fails each item, so `-k`, `-x`,
+`--junitxml` and CI integrations work as pytest users expect.
+
+Loaded through the `pytest11` entry point. Only YAML files given on the command line (or
+found under a directory given) that parse as scenarios with expectations are collected.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gatecrash")
+    group.addoption("--gatecrash-out", help="results directory for scenario runs")
+    group.addoption("--gatecrash-trials", type=int, help="override trials per cell")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    try:
+        data = yaml.safe_load(file_path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if isinstance(data, dict) and "censors" in data and data.get("expect"):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ExpectationMissed(Exception):
+    pass
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file; its run happens once, on the first item that needs it."""
+
+    _summary: dict[str, Any] | None = None
+
+    def collect(self):
+        from harness.scenario import load_scenario
+
+        self.scenario = load_scenario(self.path)  # a bad file errors at collection, with FILE:LINE
+        for exp in self.scenario.expect:
+            yield CellItem.from_parent(self, name=f"{exp.censor}/{exp.tool}/{exp.app}", exp=exp)
+
+    def summary(self) -> dict[str, Any]:
+        if self._summary is None:
+            from harness.report.summary import build_summary, write_summary
+            from harness.runner import Runner
+
+            config = self.config
+            if config.getoption("gatecrash_trials"):
+                self.scenario.trials = config.getoption("gatecrash_trials")
+            out = config.getoption("gatecrash_out")
+            out_dir = Path(out) / self.scenario.name if out else Path(tempfile.mkdtemp())
+            runner = Runner(self.scenario, out_dir)
+            summary = build_summary(self.scenario, runner.run_id, "netns", runner.run())
+            write_summary(out_dir / "summary.json", summary)
+            self._summary = summary
+        return self._summary
+
+
+class CellItem(pytest.Item):
+    def __init__(self, *, exp: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.exp = exp
+
+    def runtest(self) -> None:
+        summary = self.parent.summary()  # type: ignore[union-attr]
+        cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
+        cell = cells.get((self.exp.censor, self.exp.tool, self.exp.app))
+        if cell is None or not self.exp.accepts(cell["verdict"]):
+            got = cell["verdict"] if cell else "no result"
+            reason = cell["reason"] if cell else ""
+            raise ExpectationMissed(f"expected {self.exp.verdict}, got {got}: {reason}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, ExpectationMissed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"cell {self.name}"
