@@ -14,7 +14,6 @@ import datetime as dt
 import http.client
 import os
 import re
-import shutil
 import socket
 import ssl
 import struct
@@ -732,7 +731,6 @@ def test_ssh_banner_from_asyncssh() -> None:
     assert props["server_comments"] == "Debian-2+deb12u3"
 
 
-@pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH client not installed")
 def test_ssh_banner_from_the_openssh_client() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -1062,7 +1060,6 @@ def _pcap(datagrams: list[tuple[str, bytes]]) -> bytes:
     return out
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_sni_agrees_with_wireshark_for_tls_and_quic(tmp_path: Path) -> None:
     quic = quic_initials("quic.example.org", ["h3"])[0]
     tls = tls_client_hello("tls.example.org")
