@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Direction = Literal["both", "upstream", "downstream"]
 
@@ -140,6 +140,15 @@ class Technique(BaseModel):
     analyzers: ClassVar[tuple[str, ...]] = ()
     # Decided in the engine even without analyzers (reads raw payloads itself).
     needs_engine: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _direction_is_for_kernel_techniques(self) -> Technique:
+        if self.userspace and self.direction != "both":
+            raise ValueError(
+                f"direction {self.direction!r}: {self.type} decides whole flows in the DPI "  # type: ignore[attr-defined]
+                "engine, so only direction 'both' applies"
+            )
+        return self
 
     @property
     def label(self) -> str:

@@ -81,3 +81,11 @@ def test_address_pool_blocks_are_disjoint_and_reused() -> None:
     assert pool.acquire().block == a.block
     assert a.addr("censor", "inside") != a.addr("censor", "outside")
     assert a.gateway("client") == a.addr("censor", "inside")
+
+
+def test_direction_is_refused_where_it_would_be_ignored() -> None:
+    from censor_sims.techniques.sni_filter import SniFilter
+
+    with pytest.raises(ValidationError, match="whole flows"):
+        SniFilter(names=["x.test"], direction="upstream")
+    assert SniFilter(names=["x.test"]).direction == "both"
