@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from censor_sims.technique import INSIDE_IF, OUTSIDE_IF
+from harness.programs import require
 from harness.topology.base import Host
-from harness.topology.dns import require
 from harness.topology.process import ManagedProcess, Supervisor
 
 

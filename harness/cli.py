@@ -116,10 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.out = args.resume
     _need_privileges()
 
+    from harness.programs import MissingProgram
     from harness.report.summary import build_summary, write_summary
     from harness.report.terminal import print_summary
     from harness.runner import Runner
-    from harness.topology.dns import MissingProgram
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or f"results/{scenario.name}-{stamp}")

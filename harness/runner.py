@@ -26,18 +26,19 @@ from censor_sims.events import EventLog
 from harness import registry
 from harness.apps.base import App
 from harness.pki import CA, make_ca
+from harness.programs import require
 from harness.report.loading import RunInputError, load_scenario_json, read_results_tolerant
 from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
 from harness.topology.addressing import AddressPool
 from harness.topology.base import Topology
-from harness.topology.dns import DNSMASQ, require, start_dns
+from harness.topology.cleanup import STATE_DIR
+from harness.topology.dns import DNSMASQ, start_dns
 from harness.topology.netns import NetnsTopology
 from harness.topology.process import ProcessFailed, Supervisor
 from harness.trial import TrialContext
 
-STATE_DIR = Path("/run/gatecrash")
 BACKENDS: dict[str, type[Topology]] = {"netns": NetnsTopology}
 
 

@@ -48,11 +48,13 @@ def analyzers_for(techniques: list[Technique]) -> list[Any]:
 
 
 class Engine:
-    def __init__(self, techniques: list[Technique], log: EventLog, fail: str = "open") -> None:
+    def __init__(
+        self, techniques: list[Technique], log: EventLog, fail: str = "open", sender: Any = None
+    ) -> None:
         self.techniques = [t for t in techniques if t.userspace]
         self.log, self.fail = log, fail
         self.table = FlowTable(analyzers_for(self.techniques))
-        self.raw = RawSender()
+        self.raw = sender if sender is not None else RawSender()
         self.stats = {"packets": 0, "decided": 0, "errors": 0, "malformed": 0}
 
     # --- API for techniques -------------------------------------------------------------

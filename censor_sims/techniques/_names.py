@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from pydantic import BaseModel, Field, model_validator
+
 MatchMode = Literal["exact", "suffix", "regex"]
 
 
@@ -32,3 +34,19 @@ def check_regexes(patterns: list[str], mode: MatchMode) -> None:
             re.compile(p)
         except re.error as exc:
             raise ValueError(f"pattern {p!r} is not a valid regex: {exc}") from None
+
+
+class NameMatching(BaseModel):
+    """The `names` + `match` pair of name-based techniques, validated once for all of them
+    (after the model is built, so `match` is known whatever the key order)."""
+
+    names: list[str] = Field(min_length=1, description="names to match (SNI, DNS query)")
+    match: MatchMode = Field(default="suffix", description="exact, suffix or regex")
+
+    @model_validator(mode="after")
+    def _regexes_compile(self):
+        check_regexes(self.names, self.match)
+        return self
+
+    def matching(self, name: str | None) -> str | None:
+        return name_matches(name, self.names, self.match)

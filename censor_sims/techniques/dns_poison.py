@@ -17,15 +17,13 @@ from pydantic import Field, field_validator
 from censor_sims.engine.packet import UDP, build_udp
 from censor_sims.engine.verdicts import Decision
 from censor_sims.technique import Technique
-from censor_sims.techniques._names import MatchMode, check_regexes, name_matches
+from censor_sims.techniques._names import NameMatching
 
 
-class DnsPoison(Technique):
+class DnsPoison(NameMatching, Technique):
     summary = "inject forged DNS answers for matching names, racing the real one"
     type: Literal["dns_poison"] = "dns_poison"
     analyzers: ClassVar[tuple[str, ...]] = ("dns",)
-    names: list[str] = Field(min_length=1, description="query names to poison")
-    match: MatchMode = Field(default="suffix", description="exact, suffix or regex")
     mode: Literal["inject"] = Field(default="inject", description="inject (on-path forgery)")
     answer: str = Field(
         default="192.0.2.1", description="forged A record (default: a documentation address)"
@@ -40,17 +38,11 @@ class DnsPoison(Technique):
         IPv4Address(answer)
         return answer
 
-    @field_validator("names")
-    @classmethod
-    def _regexes(cls, names: list[str], info: Any) -> list[str]:
-        check_regexes(names, info.data.get("match", "suffix"))
-        return names
-
     def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any):
         dns = changed.get("dns", {})
         if pkt.proto != UDP or dns.get("is_response", True):
             return None
-        hit = name_matches(dns.get("qname"), self.names, self.match)
+        hit = self.matching(dns.get("qname"))
         if hit is None or dns.get("qtype") != "A":
             return None
         query = DNSRecord.parse(pkt.payload)

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from censor_sims.techniques._names import MatchMode, check_regexes, name_matches
+from censor_sims.techniques._names import NameMatching
 from censor_sims.techniques._verdict import BlockingTechnique
 
 
-class SniFilter(BlockingTechnique):
+class SniFilter(NameMatching, BlockingTechnique):
     summary = "reset, drop or throttle TLS/QUIC flows by ClientHello SNI, optionally residual"
     type: Literal["sni_filter"] = "sni_filter"
     analyzers: ClassVar[tuple[str, ...]] = ("tls", "quic")
-    names: list[str] = Field(min_length=1, description="server names to match")
-    match: MatchMode = Field(default="suffix", description="exact, suffix or regex")
     reassemble: bool = Field(
         default=True, description="read a ClientHello split over several TCP segments"
     )
@@ -29,12 +27,6 @@ class SniFilter(BlockingTechnique):
     quic_port_rule: bool = Field(
         default=False, description="QUIC only when source port > destination port (GFW)"
     )
-
-    @field_validator("names")
-    @classmethod
-    def _regexes(cls, names: list[str], info: Any) -> list[str]:
-        check_regexes(names, info.data.get("match", "suffix"))
-        return names
 
     def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any):
         props = flow.analysis.props
@@ -44,7 +36,7 @@ class SniFilter(BlockingTechnique):
             sni, proto = props.get("quic", {}).get("sni"), "quic"
             if sni and self.quic_port_rule and not flow.info.src_port > flow.info.dst_port:
                 return None
-        hit = name_matches(sni, self.names, self.match)
+        hit = self.matching(sni)
         if hit is None:
             return None
         decision = self.verdict(f"{proto} sni {sni!r} matches {hit!r} ({self.match})")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
+from harness.programs import require
 from harness.results import TrialResult
-from harness.topology.dns import require
 from harness.topology.process import ManagedProcess
 from harness.trial import TrialContext
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Literal
 
-from harness.topology.dns import require
+from harness.programs import require
 from harness.trial import Endpoint, TrialContext
 
 UdpSupport = Literal["native", "udpgw", "none"]

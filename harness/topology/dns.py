@@ -4,8 +4,7 @@ app makes crosses the censor, where DNS censorship acts."""
 
 from __future__ import annotations
 
-import shutil
-
+from harness.programs import require
 from harness.topology.base import ZONE, Topology, fqdn
 from harness.topology.process import Supervisor
 
@@ -21,17 +20,6 @@ _COMMON = [
     "--log-facility=-",
     "--log-queries",
 ]
-
-
-class MissingProgram(RuntimeError):
-    """A program gatecrash needs is not installed; the message names the package."""
-
-
-def require(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise MissingProgram(f"{binary} not found: install the Debian package {package!r}")
-    return path
 
 
 def start_dns(topology: Topology, supervisor: Supervisor, timeout: float = 5.0) -> None:

@@ -89,3 +89,10 @@ def test_direction_is_refused_where_it_would_be_ignored() -> None:
     with pytest.raises(ValidationError, match="whole flows"):
         SniFilter(names=["x.test"], direction="upstream")
     assert SniFilter(names=["x.test"]).direction == "both"
+
+
+def test_bad_regex_is_refused_whatever_the_key_order() -> None:
+    from censor_sims.techniques.dns_poison import DnsPoison
+
+    with pytest.raises(ValidationError, match="not a valid regex"):
+        DnsPoison(names=["(bad"], match="regex")

@@ -37,6 +37,17 @@ class FakeQueuedPacket:
         self.mark = mark
 
 
+class RecordingSender:
+    """Keeps injected packets instead of sending them: unit tests run in the host's
+    namespace, where no packet of ours may go out."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, raw: bytes) -> None:
+        self.sent.append(raw)
+
+
 def _verify_l4_checksum(raw: bytes) -> bool:
     ihl = (raw[0] & 0x0F) * 4
     body = raw[ihl:]
@@ -67,7 +78,11 @@ def test_rst_pair_targets_both_ends_with_acceptable_sequence_numbers() -> None:
 
 
 def test_dpi_block_decides_once_and_marks_the_flow(tmp_path) -> None:
-    engine = Engine([DpiBlock(protocols=["sip"], action="drop")], EventLog(tmp_path / "e.jsonl"))
+    engine = Engine(
+        [DpiBlock(protocols=["sip"], action="drop")],
+        EventLog(tmp_path / "e.jsonl"),
+        sender=RecordingSender(),
+    )
     invite = b"REGISTER sip:voip.test SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\n\r\n"
     first = FakeQueuedPacket(build_udp("10.0.0.10", "10.0.1.10", 5060, 5060, invite))
     engine.on_packet(first)
@@ -80,7 +95,9 @@ def test_dpi_block_decides_once_and_marks_the_flow(tmp_path) -> None:
 
 
 def test_undecided_flow_is_accepted_and_dns_is_not_sip(tmp_path) -> None:
-    engine = Engine([DpiBlock(protocols=["sip"])], EventLog(tmp_path / "e.jsonl"))
+    engine = Engine(
+        [DpiBlock(protocols=["sip"])], EventLog(tmp_path / "e.jsonl"), sender=RecordingSender()
+    )
     query = DNSRecord.question("voip.gatecrash.test").pack()
     pkt = FakeQueuedPacket(build_udp("10.0.0.10", "10.0.1.53", 40000, 53, query))
     engine.on_packet(pkt)
@@ -92,7 +109,7 @@ def test_undecided_flow_is_accepted_and_dns_is_not_sip(tmp_path) -> None:
 def test_no_packet_crashes_the_engine(tmp_path_factory, blob: bytes, as_tcp: int) -> None:
     log = EventLog(tmp_path_factory.mktemp("fuzz") / "e.jsonl")
     engine = Engine([SniFilter(names=["x.test"]), DpiBlock(protocols=["sip", "rtp", "stun"])],
-                    log)  # fmt: skip
+                    log, sender=RecordingSender())  # fmt: skip
     raws = [blob]
     if as_tcp:
         raws.append(build_tcp("10.0.0.1", "10.0.0.2", 1, 443, 1, 0, 0x18)[:40] + blob)

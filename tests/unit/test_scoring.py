@@ -10,15 +10,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from harness.results import CallMetrics, DirectionStats, MessageMetrics, TrialResult
-from harness.scoring import (
-    CellScore,
-    Thresholds,
-    median,
-    percentile,
-    score_cell,
-    score_cells,
-    wilson_interval,
-)
+from harness.scoring.stats import median, percentile, wilson_interval
+from harness.scoring.verdict import CellScore, Thresholds, score_cell, score_cells
 
 # ---------------------------------------------------------------- statistics
 

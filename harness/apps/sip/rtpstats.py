@@ -14,21 +14,12 @@ the per-packet jitter, which `jitter_mean_ms` / `jitter_max_ms` reproduce.
 
 from __future__ import annotations
 
+from harness.scoring.stats import percentile
+
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
 MAX_DROPOUT = 3000  # RFC 3550 A.1: a forward jump larger than this is a restart
 MAX_MISORDER = 100  # ... a backward jump up to this is a late packet
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _signed_ts_delta(ts: int, prev: int) -> int:
@@ -192,7 +183,7 @@ class ReceiverStats:
         runs = self.loss_runs()
         expected = self.expected
         mean = sum(self._owd_ms) / len(self._owd_ms) if self._owd_ms else None
-        p95 = percentile(self._owd_ms, 0.95)
+        p95 = percentile(self._owd_ms, 95)
         return {
             "sent": 0,
             "received": self.received,

@@ -25,6 +25,7 @@ from typing import Any
 from harness.apps.xmpp.client import AgentClient, Failure, SessionFailed
 from harness.net.resolve import DnsFailure, resolve_a
 from harness.net.socks5 import ProxyAddress
+from harness.scoring.stats import percentile
 
 BYE = "bye"
 DNS_TIMEOUT_S = 2.0
@@ -34,17 +35,6 @@ def emit(obj: dict[str, Any]) -> None:
     """One JSON line on stdout, flushed at once: the harness waits on these."""
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default), None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _ms(value: float | None) -> float | None:
@@ -229,8 +219,8 @@ async def run_sender(args: argparse.Namespace) -> dict[str, Any]:
     values = [latency[m] for m in sent_at if m in latency]
     result.update(
         delivered=len(values),
-        latency_ms_p50=_ms(percentile(values, 0.5)),
-        latency_ms_p95=_ms(percentile(values, 0.95)),
+        latency_ms_p50=_ms(percentile(values, 50)),
+        latency_ms_p95=_ms(percentile(values, 95)),
         latencies_ms=[_ms(latency.get(m)) for m in sent_at],
     )
     if client.lost.done():
