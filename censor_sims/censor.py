@@ -32,6 +32,8 @@ class Censor:
     def start(self) -> None:
         for technique in self.techniques:
             technique.compile(self.ctx, self.plan)
+        for technique in self.techniques:
+            technique.start(self)
         if self.plan.engine:
             self._start_engine()
         kernel.apply(self.host, self.plan)

@@ -84,7 +84,12 @@ def engine_rules(plan: KernelPlan) -> list[Rule]:
 def apply(host: Host, plan: KernelPlan) -> tuple[str, str]:
     """Install the plan; returns the exact iptables and tc input used (for the log)."""
     if plan.engine and not any(r.technique == "engine" for r in plan.rules):
-        plan.rules[:0] = engine_rules(plan)
+        # Verdict memory and enforcement first; the queue rule LAST: a packet the engine
+        # accepts undecided leaves the chain, so every kernel rule (ip_block, port_block...)
+        # must have seen it before it is queued.
+        save, enforce, queue = engine_rules(plan)
+        plan.rules[:0] = [save, enforce]
+        plan.rules.append(queue)
         host.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], check=False)
     rules = iptables_restore_text(plan)
     tc = tc_batch_text(plan)

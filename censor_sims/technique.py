@@ -130,6 +130,15 @@ class Technique(BaseModel):
         default=1.0, ge=0.0, le=1.0, description="share of matching flows the technique hits"
     )
 
+    def __eq__(self, other: object) -> bool:
+        """Same type and parameters. Run-time state (private attributes such as allocated
+        class codes or round-robin counters) is not part of what a scenario asks for."""
+        if not isinstance(other, Technique):
+            return NotImplemented
+        return type(self) is type(other) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  (mutable model: not hashable, as BaseModel)
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs) -> None:
         type_field = cls.model_fields.get("type")
@@ -163,6 +172,10 @@ class Technique(BaseModel):
         if not self.userspace:
             raise TypeError(f"{type(self).__name__} has neither a kernel part nor analyzers")
         plan.engine = True
+
+    def start(self, censor: Any) -> None:
+        """Programs the technique runs on the censor host (a proxy, ...), started through
+        `censor.supervisor` before any kernel rule sends traffic to them. Default: none."""
 
     def wants_more(self, flow: Any) -> bool:
         """Whether the technique still needs this flow's packets after the analyzers are done."""

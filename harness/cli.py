@@ -114,7 +114,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         wanted = {(*cell, n) for cell in scenario.cells() for n in range(scenario.trials)}
         done = len(wanted & {r.key for r in recorded})
         args.out = args.resume
-    _need_privileges()
+    if args.backend == "docker":
+        if (status := _docker_ready()) != EXIT_OK:
+            return status
+    else:
+        _need_privileges()
 
     from harness.programs import MissingProgram
     from harness.report.summary import build_summary, write_summary
@@ -159,8 +163,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = build_summary(scenario, runner.run_id, args.backend, results)
     write_summary(out / "summary.json", summary)
     print_summary(summary, console)
-    console.print(f"results: {out}/results.jsonl, {out}/summary.json", highlight=False)
+    _write_html_report(out / "report.html", summary, results, scenario)
+    console.print(
+        f"results: {out}/results.jsonl, {out}/summary.json, {out}/report.html", highlight=False
+    )
     return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
+
+
+def _docker_ready() -> int:
+    """The Docker backend's preconditions: the daemon answers and the images exist (built
+    here, with a progress display, when missing). Checked before anything is created."""
+    from harness.images import DockerUnavailable, ImagesMissing, ensure_images_with_progress
+
+    try:
+        result = ensure_images_with_progress(console)
+    except (DockerUnavailable, ImagesMissing) as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    if result.node == "built":
+        console.print(f"built the node image in {result.node_s:.0f} s", highlight=False)
+    return EXIT_OK
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from harness.images import DockerUnavailable, ImagesMissing, ensure_images_with_progress
+
+    try:
+        result = ensure_images_with_progress(console, rebuild=args.rebuild)
+    except (DockerUnavailable, ImagesMissing) as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    base = f"base: {result.base} ({result.base_s:.1f} s)"
+    console.print(f"{base}, node: {result.node} ({result.node_s:.1f} s)", highlight=False)
+    for tag, size in result.sizes.items():
+        console.print(f"  {tag}: {size / 1e6:.0f} MB", highlight=False)
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import diagnose, print_diagnosis
+
+    backends = diagnose()
+    print_diagnosis(backends, console)
+    return EXIT_OK if any(b.works for b in backends) else EXIT_BAD_INPUT
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
@@ -170,7 +215,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     report = clean(force=args.force)
     console.print(
         f"removed {len(report.namespaces)} namespaces, {report.processes} processes, "
-        f"{len(report.files)} files",
+        f"{len(report.files)} files, {len(report.docker)} docker objects",
         highlight=False,
     )
     for run in report.skipped_live_runs:
@@ -196,7 +241,28 @@ def cmd_censors_list(args: argparse.Namespace) -> int:
             params.append(f"{field_name} ({default}): {field.description or ''}")
         table.add_row(name, model.summary, "\n".join(params))
     console.print(table)
+    console.print(_profiles_table())
     return EXIT_OK
+
+
+def _profiles_table():
+    """Shipped profiles: what each reproduces, its source, its techniques' parameters."""
+    from rich.table import Table
+
+    from censor_sims.profiles import load_profile, profile_names
+
+    table = Table(title="censor profiles (use by name: censors: {gfw: gfw-2023})")
+    for col in ("profile", "what it reproduces (source)", "techniques and parameters"):
+        table.add_column(col)
+    for name in profile_names():
+        profile = load_profile(name)
+        techniques = []
+        for spec in profile.get("techniques", []):
+            params = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("type", "name"))
+            techniques.append(f"{spec['type']} {spec.get('name', '')}: {params}")
+        about = f"{profile.get('description', '').strip()}\n({profile.get('source', '').strip()})"
+        table.add_row(name, about, "\n".join(techniques))
+    return table
 
 
 def _load_scored(directory: str) -> dict | None:
@@ -230,9 +296,30 @@ def _write(path: Path, what: str, writer: Callable[[Path, dict], None], summary:
     return True
 
 
+def _write_html_report(path: Path, summary: dict, results: list, scenario) -> bool:
+    """The HTML report, and the evidence of cells that did not simply work on the terminal."""
+    from harness.report.evidence import gather, wants_evidence
+    from harness.report.html import write_html
+    from harness.report.terminal import print_evidence
+
+    verdicts = {(c["censor"], c["tool"], c["app"]): c["verdict"] for c in summary["cells"]}
+    evidence = {r.key: gather(r) for r in results}
+    wanted = [ev for key, ev in sorted(evidence.items())
+              if wants_evidence(ev.trial, verdicts.get(ev.trial.cell, "works"))]  # fmt: skip
+    print_evidence(wanted, console)
+    scenario_json = scenario.model_dump(mode="json")
+    try:
+        write_html(path, summary, results, evidence, scenario_json)
+    except OSError as exc:
+        errors.print(f"[red]error:[/] cannot write HTML report {path}: {exc.strerror}")
+        return False
+    return True
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-score DIR with its saved scenario's thresholds and expectations."""
     from harness.report.junit import write_junit
+    from harness.report.loading import load_run
     from harness.report.summary import write_summary
     from harness.report.terminal import print_summary
 
@@ -245,7 +332,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.junit and not _write(Path(args.junit), "JUnit XML", write_junit, summary):
         return EXIT_BAD_INPUT
     print_summary(summary, console)
-    written = [str(json_path)] + ([args.junit] if args.junit else [])
+    run = load_run(Path(args.dir))
+    html_path = Path(args.html) if args.html else Path(args.dir) / "report.html"
+    if not _write_html_report(html_path, summary, run.results, run.scenario):
+        return EXIT_BAD_INPUT
+    written = [str(json_path), str(html_path)] + ([args.junit] if args.junit else [])
     console.print(f"written: {', '.join(written)}", highlight=False)
     return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
 
@@ -300,6 +391,49 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tools_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tools-dir",
+        action="append",
+        metavar="DIR",
+        help="also load tool manifests from DIR/<tool>/tool.yaml (repeatable; "
+        "env GATECRASH_TOOLS_DIR too)",
+    )
+
+
+def _register_tools_dirs(dirs: list[str]) -> bool:
+    """Register manifest tools from --tools-dir; False (after saying why) on a problem."""
+    from harness import registry
+    from harness.tools.manifest import ManifestError
+
+    problems = list(registry.TOOLS_DIR_PROBLEMS)
+    for directory in dirs:
+        try:
+            registry.add_tools_dir(directory)
+        except ManifestError as exc:
+            problems += exc.problems
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return not problems
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from harness.tools.listing import tool_rows
+
+    table = Table(title="circumvention tools")
+    for col in ("tool", "version", "protocols", "exposes", "udp", "defined in"):
+        table.add_column(col)
+    for row in tool_rows():
+        kind = row.kind if row.kind == "python" else os.path.relpath(row.kind)
+        notes = f"\n[dim]{escape(row.notes)}[/]" if row.notes else ""
+        table.add_row(row.name, escape(row.version), escape(", ".join(row.protocols)),
+                      row.exposes, row.udp + notes, escape(kind))  # fmt: skip
+    console.print(table)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash", description="Does your circumvention tool still carry a call?"
@@ -308,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario suite")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="results directory (default results/NAME-TIME)")
-    run.add_argument("--backend", default="netns", choices=["netns"], help="topology backend")
+    run.add_argument(
+        "--backend", default="netns", choices=["netns", "docker"], help="topology backend"
+    )
     run.add_argument("--trials", type=int, help="override trials per cell")
     run.add_argument("--call-seconds", type=float, help="override call length (s)")
     run.add_argument(
@@ -317,18 +453,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in DIR: skip trials already recorded, append the rest",
     )
     run.set_defaults(func=cmd_run)
+    _tools_dir_option(run)
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
     val.set_defaults(func=cmd_validate)
+    _tools_dir_option(val)
     cln = sub.add_parser("clean", help="remove what crashed runs left behind")
     cln.add_argument("--force", action="store_true", help="also remove runs that look alive")
     cln.set_defaults(func=cmd_clean)
+    images = sub.add_parser("images", help="the Docker backend's images")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    build = images_sub.add_parser("build", help="build missing images (base made offline)")
+    build.add_argument(
+        "--rebuild", action="store_true", help="build the node image anew, without the cache"
+    )
+    build.set_defaults(func=cmd_images_build)
+    doctor = sub.add_parser("doctor", help="which backends work on this machine, and why not")
+    doctor.set_defaults(func=cmd_doctor)
     rep = sub.add_parser("report", help="re-score a results directory and print the table")
     rep.add_argument("dir", help="results directory (results.jsonl + scenario.json)")
     rep.add_argument(
         "--json", metavar="FILE", help="write the summary here (default DIR/summary.json)"
     )
     rep.add_argument("--junit", metavar="FILE", help="also write JUnit XML, one test per cell")
+    rep.add_argument(
+        "--html", metavar="FILE", help="write the HTML report here (default DIR/report.html)"
+    )
     rep.set_defaults(func=cmd_report)
     base = sub.add_parser("baseline", help="save a run's per-cell scores as a baseline")
     base.add_argument("dir", help="results directory")
@@ -349,11 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
     censors_sub.add_parser("list", help="techniques and their parameters").set_defaults(
         func=cmd_censors_list
     )
+    tools = sub.add_parser("tools", help="circumvention tools")
+    tools_sub = tools.add_subparsers(dest="tools_command", required=True)
+    tools_list = tools_sub.add_parser("list", help="tools, versions, protocols, UDP capability")
+    tools_list.set_defaults(func=cmd_tools_list)
+    _tools_dir_option(tools_list)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "tools_dir") and not _register_tools_dirs(args.tools_dir or []):
+        return EXIT_BAD_INPUT
     return args.func(args)
 
 

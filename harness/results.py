@@ -6,6 +6,8 @@ Units are in the field names (`_ms`, `_pct`, `_s`); the metric sources are named
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -71,6 +73,37 @@ class MessageMetrics(_Model):
     latency_ms_p95: float | None = None
 
 
+class WebRtcPair(_Model):
+    """The nominated ICE candidate pair as the caller sees it."""
+
+    local_type: str  # host | srflx | relay
+    local_transport: str  # udp, or for a relay candidate how the TURN server is reached: tcp | tls
+    local_address: str
+    remote_type: str
+    remote_address: str
+
+
+class WebRtcMetrics(_Model):
+    """WebRTC specifics of a `webrtc` trial; loss, jitter, delay, R and MOS are in `call`."""
+
+    ice_policy: str
+    ice_result: str  # connected | failed | timeout | not-tried (signalling failed)
+    attempts: list[dict[str, Any]] = Field(default_factory=list)  # in order tried
+    winner: str | None = None  # the attempt that connected: udp | tls | tcp
+    selected_pair: WebRtcPair | None = None
+    signalling_ms: float | None = None  # WebSocket/TLS connect
+    ice_connected_ms: float | None = None  # winning attempt's start -> ICE connected
+    connected_ms: float | None = None  # winning attempt's start -> DTLS done (connected)
+    time_to_connected_ms: float | None = None  # first attempt's start -> DTLS done
+    dtls_done: bool = False
+    owd_method: str = ""
+    emodel_codec: str | None = None  # the harness/scoring/emodel.py codec entry used
+    emodel_codec_source: str | None = None  # where its Ie/Bpl come from
+    emodel_research_values: bool = False  # True: Ie/Bpl are research values, not ITU-T
+    # Sent via the tool's SOCKS5: "host:port" (CONNECT), "udp:host:port" (UDP ASSOCIATE)
+    via_proxy: list[str] = Field(default_factory=list)
+
+
 class TrialResult(_Model):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -86,6 +119,7 @@ class TrialResult(_Model):
     tool_setup_ms: float | None = None
     call: CallMetrics | None = None
     message: MessageMetrics | None = None
+    webrtc: WebRtcMetrics | None = None
     logs: dict[str, str] = Field(default_factory=dict)  # name -> path of a kept log
     # Where the trial's wall time went (ms): topology, servers, censor, tool, app, teardown.
     phases_ms: dict[str, float] = Field(default_factory=dict)

@@ -31,15 +31,17 @@ from harness.report.loading import RunInputError, load_scenario_json, read_resul
 from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
+from harness.tools.tun_mode import load_tool
 from harness.topology.addressing import AddressPool
 from harness.topology.base import Topology
 from harness.topology.cleanup import STATE_DIR
 from harness.topology.dns import DNSMASQ, start_dns
+from harness.topology.docker import DockerTopology
 from harness.topology.netns import NetnsTopology
 from harness.topology.process import ProcessFailed, Supervisor
 from harness.trial import TrialContext
 
-BACKENDS: dict[str, type[Topology]] = {"netns": NetnsTopology}
+BACKENDS: dict[str, type[Topology]] = {"netns": NetnsTopology, "docker": DockerTopology}
 
 
 def new_run_id() -> str:
@@ -85,7 +87,10 @@ class ResumeError(Exception):
 
 
 # Scenario fields that change what a trial measures: a resumed run must not mix them.
-_TRIAL_FIELDS = ("call_seconds", "sip", "xmpp", "capture")
+_TRIAL_FIELDS = (
+    "call_seconds", "sip", "xmpp", "baresip", "signal_like", "whatsapp_like", "telegram_like",
+    "webrtc", "capture",
+)  # fmt: skip
 
 
 def resume_problems(saved: Scenario, given: Scenario) -> list[str]:
@@ -158,12 +163,15 @@ class Runner:
         self.resume = resume
         self.resume_warnings: list[str] = []
         self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
-        self.tools: dict[str, Tool] = {
-            n: registry.load(registry.TOOLS, n)() for n in scenario.tools
-        }
+        self.tools: dict[str, Tool] = {n: load_tool(n) for n in scenario.tools}
 
     def preflight(self) -> None:
         """Fail before anything starts when a program is missing (names the package)."""
+        if self.backend is DockerTopology:
+            from harness.images import ensure_images
+
+            ensure_images()  # the node image holds the programs; built when missing
+            return
         for app in self.apps.values():
             app.check_installed()
         for tool in self.tools.values():

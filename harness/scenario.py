@@ -8,13 +8,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
 from censor_sims.profiles import load_profile
 from censor_sims.technique import Technique
+from harness.errors import InputProblems
 from harness.registry import APPS, TOOLS
 from harness.scoring.verdict import Thresholds
+from harness.tools.manifest import check_manifests
+from harness.tools.tun_mode import check_tun_name, split_name
 
 VERDICTS = ("works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid")
 Verdict = Literal["works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid"]
@@ -46,10 +57,62 @@ class SipOptions(_Strict):
     setup_timeout_s: float = Field(default=8.0, gt=0, le=120)
 
 
+class BaresipOptions(_Strict):
+    """The real baresip client (harness/apps/baresip). Its PCMU has no PLC module loaded,
+    hence `g711` (no PLC) for the E-model by default."""
+
+    codec: Literal["g711", "g711-plc"] = "g711"
+    setup_timeout_s: float = Field(default=8.0, gt=0, le=120)
+
+
 class XmppOptions(_Strict):
     messages: int = Field(default=10, ge=1, le=10000)
     interval_ms: int = Field(default=50, ge=0, le=60000)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+
+# The messenger profiles take xmpp's message options plus their own wire choices.
+class SignalLikeOptions(XmppOptions):
+    port: int = Field(default=443, ge=1, le=65535)
+    server_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        description="SNI and certificate name (default chat.<run zone>); a name outside the "
+        "run zone is only the SNI, the client then connects to chat's address",
+    )
+
+
+class WhatsAppLikeOptions(XmppOptions):
+    port: Literal[443, 5222] = 443
+
+
+class TelegramLikeOptions(XmppOptions):
+    port: Literal[443, 80, 5222] = 443
+    framing: Literal["intermediate", "abridged"] = "intermediate"
+    dc: int = Field(default=2, ge=1, le=5, description="data-centre id in the preamble")
+
+
+class WebRtcOptions(_Strict):
+    """The `webrtc` app (harness/apps/webrtc): ICE policy, codec and signalling name."""
+
+    ice_policy: Literal["all", "udp-only", "relay", "relay-tcp", "relay-tls"] = Field(
+        default="all",
+        description="all: UDP, then TURN/TLS 443, then TURN/TCP 3478; udp-only: no TCP "
+        "fallback; relay*: TURN only, over UDP, TCP 3478 or TLS 443",
+    )
+    codec: Literal["opus", "pcmu"] = "opus"
+    # not voip: coturn's TLS listener has port 443 there
+    signalling_host: Literal["chat", "front"] = "chat"
+    server_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        description="SNI and certificate name of the signalling (default: the host's run-zone "
+        "name); the client still connects to the signalling host's address",
+    )
+    attempt_timeout_s: float = Field(
+        default=4.0, gt=0, le=60, description="per ICE attempt, offer -> DTLS done"
+    )
+    setup_timeout_s: float = Field(default=8.0, gt=0, le=120, description="signalling connect")
 
 
 class Scenario(_Strict):
@@ -64,6 +127,11 @@ class Scenario(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     sip: SipOptions = Field(default_factory=SipOptions)
     xmpp: XmppOptions = Field(default_factory=XmppOptions)
+    baresip: BaresipOptions = Field(default_factory=BaresipOptions)
+    signal_like: SignalLikeOptions = Field(default_factory=SignalLikeOptions)
+    whatsapp_like: WhatsAppLikeOptions = Field(default_factory=WhatsAppLikeOptions)
+    telegram_like: TelegramLikeOptions = Field(default_factory=TelegramLikeOptions)
+    webrtc: WebRtcOptions = Field(default_factory=WebRtcOptions)
     capture: bool = False
 
     @field_validator("censors", mode="before")
@@ -85,7 +153,21 @@ class Scenario(_Strict):
     @field_validator("tools")
     @classmethod
     def _known_tools(cls, tools: list[str]) -> list[str]:
-        return _known("tool", tools, TOOLS)
+        tun = {n: "" for n in tools if split_name(n)[1]}  # `<tool>+tun`: tun mode (socks5)
+        for name in tun:
+            check_tun_name(name, TOOLS)
+        return check_manifests(_known("tool", tools, {**TOOLS, **tun}), TOOLS)
+
+    @field_validator("tools")
+    @classmethod
+    def _baresip_needs_routed_tools(cls, tools: list[str], info: ValidationInfo) -> list[str]:
+        """baresip has no proxy setting: refuse a proxy-only tool rather than run it direct."""
+        if "baresip" in (info.data.get("apps") or []):
+            from harness.apps.baresip.routing import check_tool
+
+            for tool in tools:
+                check_tool(tool)
+        return tools
 
     @model_validator(mode="after")
     def _expectations_name_cells(self) -> Scenario:
@@ -117,12 +199,8 @@ def _known(what: str, names: list[str], table: dict[str, str]) -> list[str]:
     return names
 
 
-class ScenarioError(Exception):
+class ScenarioError(InputProblems):
     """Bad scenario input; `problems` are 'FILE:LINE:COL: message' lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 Marks = dict[tuple[Any, ...], tuple[int, int]]

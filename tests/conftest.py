@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,16 @@ from harness.topology.process import Supervisor
 REPO = Path(__file__).resolve().parent.parent
 
 
+DOCKER_OWNED = re.compile(r"DOCKER|docker0|\bbr-[0-9a-f]{12}\b")
+
+
 def host_network_state() -> dict[str, str]:
-    """The host's own links, routes and firewall, without counters and timestamps."""
+    """The host's own links, routes and firewall, without counters and timestamps.
+
+    The Docker daemon's own objects (docker0, br-<id> bridges, the veths attached to them,
+    DOCKER chains and rules naming those bridges) are left out: the daemon changes them on
+    its own schedule (a removed container's veth goes asynchronously), and gatecrash's
+    netns backend never touches them."""
 
     def run(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
@@ -25,10 +34,17 @@ def host_network_state() -> dict[str, str]:
     firewall = "\n".join(
         line.split(" [")[0] if line.startswith(":") else line
         for line in run("iptables-save").splitlines()
-        if not line.startswith("#")
+        if not line.startswith("#") and not DOCKER_OWNED.search(line)
     )
-    links = "\n".join(" ".join(line.split()[:2]) for line in run("ip", "-o", "link").splitlines())
-    return {"links": links, "routes": run("ip", "route"), "iptables": firewall}
+    links = "\n".join(
+        " ".join(line.split()[:2])
+        for line in run("ip", "-o", "link").splitlines()
+        if not DOCKER_OWNED.search(line)
+    )
+    routes = "".join(
+        line for line in run("ip", "route").splitlines(True) if not DOCKER_OWNED.search(line)
+    )
+    return {"links": links, "routes": routes, "iptables": firewall}
 
 
 @pytest.fixture

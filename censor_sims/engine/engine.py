@@ -9,11 +9,15 @@ the profile's fail policy (open: accept, closed: drop) is applied to that packet
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import random
+import select
 import signal
-import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,8 @@ class Engine:
         self.table = FlowTable(analyzers_for(self.techniques))
         self.raw = sender if sender is not None else RawSender()
         self.stats = {"packets": 0, "decided": 0, "errors": 0, "malformed": 0}
+        self.held: list[tuple[float, int, Any]] = []  # (due, n, packet): added delay
+        self._held_n = itertools.count()
 
     # --- API for techniques -------------------------------------------------------------
     def send(self, raw: bytes) -> None:
@@ -110,6 +116,44 @@ class Engine:
             return verdicts.PASS  # nothing left to see: stop queueing this flow
         return None
 
+    # --- held verdicts: delay added in userspace (no netem in this kernel) ----------------
+    def delayer(self, technique: Any) -> Callable[[Any], None]:
+        """Callback of a technique's delay queue: hold each packet for a fresh draw."""
+        seen: set[tuple] = set()
+        key = f"held:{technique.label}"
+
+        def on_packet(nfpkt: Any) -> None:
+            try:
+                seconds = technique.hold_seconds()
+                pkt = parse(nfpkt.get_payload())
+                flow = pkt and (pkt.proto, *sorted([(pkt.src, pkt.sport), (pkt.dst, pkt.dport)]))
+                if flow and flow not in seen:
+                    seen.add(flow)
+                    where = f"udp {pkt.src}:{pkt.sport} -> {pkt.dst}:{pkt.dport}"
+                    self.log.emit(
+                        technique.label,
+                        "delay",
+                        layer="engine",
+                        flow=where,
+                        delay_ms=technique.delay,
+                        jitter_ms=technique.jitter,
+                    )
+            except Exception as exc:  # never lose the packet over a bug
+                self.emit("engine", "error", error=f"{type(exc).__name__}: {exc}")
+                seconds = 0.0
+            self.stats[key] = self.stats.get(key, 0) + 1
+            self.stats[key + ":ms"] = round(self.stats.get(key + ":ms", 0) + seconds * 1000, 1)
+            heapq.heappush(self.held, (time.monotonic() + seconds, next(self._held_n), nfpkt))
+
+        return on_packet
+
+    def release_due(self) -> float | None:
+        """Accept held packets whose time has come; seconds until the next (None: none)."""
+        now = time.monotonic()
+        while self.held and self.held[0][0] <= now:
+            heapq.heappop(self.held)[2].accept()
+        return max(0.0, self.held[0][0] - now) if self.held else None
+
     def _drawn(self, technique: Technique, flow: FlowState) -> bool:
         hit = flow.draws.get(technique.label)
         if hit is None:
@@ -153,7 +197,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     nfq = NetfilterQueue()
     nfq.bind(config["queue"], engine.on_packet, max_len=4096)
-    sock = socket.fromfd(nfq.get_fd(), socket.AF_NETLINK, socket.SOCK_RAW)
+    queues = {nfq.get_fd(): nfq}
+    for technique in engine.techniques:  # whole flows held for an added delay
+        if (num := getattr(technique, "delay_queue", None)) is not None:
+            delay_q = NetfilterQueue()
+            delay_q.bind(num, engine.delayer(technique), max_len=4096)
+            queues[delay_q.get_fd()] = delay_q
     engine.emit(
         "engine",
         "start",
@@ -164,10 +213,14 @@ def main() -> None:
     )
     print(json.dumps({"event": "ready"}), flush=True)
     try:
-        nfq.run_socket(sock)
+        while True:  # one thread: held verdicts are released between reads
+            ready, _, _ = select.select(list(queues), [], [], engine.release_due())
+            for fd in ready:
+                queues[fd].run(block=False)
     finally:
         engine.emit("engine", "stop", **engine.stats)
-        nfq.unbind()
+        for queue in queues.values():
+            queue.unbind()
 
 
 if __name__ == "__main__":

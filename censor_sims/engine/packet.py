@@ -74,9 +74,10 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
 
 def build_tcp(
     src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int,
-    ttl: int = 64, ip_id: int = 0, window: int = 0,
+    ttl: int = 64, ip_id: int = 0, window: int = 0, payload: bytes = b"",
 ) -> bytes:  # fmt: skip
     segment = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, window, 0, 0)
+    segment += payload
     csum = _checksum(_pseudo(src, dst, TCP, len(segment)) + segment)
     segment = segment[:16] + struct.pack("!H", csum) + segment[18:]
     return _ip_header(src, dst, TCP, len(segment), ttl, ip_id) + segment

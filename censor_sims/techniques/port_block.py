@@ -19,12 +19,19 @@ class PortBlock(Technique):
     action: Literal["drop", "reject"] = Field(
         default="drop", description="drop silently, or reject (TCP RST / ICMP port unreachable)"
     )
+    invert: bool = Field(
+        default=False,
+        description="block every server port EXCEPT `ports` (e.g. udp, [53], invert: all UDP "
+        "but DNS, as networks that allow only TCP do)",
+    )
 
     def compile(self, ctx: CensorContext, plan: KernelPlan) -> None:
         protos = ["tcp", "udp"] if self.proto == "both" else [self.proto]
         port_list = ",".join(str(p) for p in self.ports)
         for proto in protos:
-            ports = ["-m", "multiport"]
+            # One inverted multiport match: iptables-nft 1.8.9 merges two inverted port
+            # matches (`! --sport 53 ! --dport 53`) into one compare of the pair, an OR.
+            ports = ["-m", "multiport", *(["!"] if self.invert else [])]
             sample = self.flow_sample(
                 ctx, plan, ["-i", "inside", "-p", proto, *ports, "--dports", port_list]
             )
@@ -36,7 +43,8 @@ class PortBlock(Technique):
                     "FORWARD",
                     [*match, *_verdict(self.action, proto)],
                     self.label,
-                    f"{self.action} {proto} port {port_list} {in_if}->{out_if}",
+                    f"{self.action} {proto} port {'all but ' if self.invert else ''}"
+                    f"{port_list} {in_if}->{out_if}",
                 )
 
 

@@ -131,3 +131,40 @@ def print_gate(changes: list[CellChange], console: Console, title: str) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def print_evidence(evidence: list, console: Console, per_cell: int = 1) -> None:
+    """Why cells did not simply work: per cell, its first failing trial's outcome, the
+    censor's actions on it and any pcap disagreement (the HTML report has all of it)."""
+    from harness.report.evidence import describe_event, started_epoch
+
+    shown: dict[tuple[str, str, str], int] = {}
+    for ev in evidence:
+        cell = ev.trial.cell
+        if shown.get(cell, 0) >= per_cell:
+            continue
+        shown[cell] = shown.get(cell, 0) + 1
+        t = ev.trial
+        line = f"[bold]{' / '.join(cell)} #{t.trial}[/]: {escape(t.outcome)}"
+        if t.error:
+            line += f" — {escape(t.error.splitlines()[0])}"
+        elif t.call and t.call.mos is not None:
+            dirs = (t.call.up, t.call.down)
+            loss = "/".join(_fmt(d.loss_pct if d else None, ".1f") for d in dirs)
+            line += f", MOS {t.call.mos:.2f}, loss up/down {loss} %"
+        console.print(line, highlight=False, soft_wrap=True)
+        t0 = started_epoch(t)
+        # Counters that stayed at zero say the rule did not touch this trial's flows.
+        events = [e for e in ev.events if e.get("packets") != 0]
+        for event in events[:3]:
+            console.print(f"    censor: {escape(describe_event(event, t0))}", highlight=False)
+        if len(events) > 3:
+            console.print(f"    censor: ... {len(events) - 3} more events", highlight=False)
+        if ev.pcap and not ev.disagreements:
+            dirs = ", ".join(c.direction for c in ev.pcap)
+            console.print(f"    pcap: loss and jitter agree with the app ({dirs})", highlight=False)
+        for check in ev.disagreements:
+            console.print(
+                f"    [bold red]pcap disagrees[/] ({check.direction}): {escape(check.why)}",
+                highlight=False,
+            )

@@ -30,6 +30,8 @@ class CleanReport:
     processes: int = 0
     files: list[str] = field(default_factory=list)
     skipped_live_runs: list[str] = field(default_factory=list)
+    docker: list[str] = field(default_factory=list)  # containers, networks, volumes removed
+    docker_unreachable: str | None = None
 
 
 def _run_of(ns: str) -> str:
@@ -65,9 +67,52 @@ def clean(force: bool = False) -> CleanReport:
             if _run_of(etc.name) not in live:
                 shutil.rmtree(etc, ignore_errors=True)
                 report.files.append(str(etc))
+    clean_docker(report, live, force)
     if STATE_DIR.is_dir():
         for marker in STATE_DIR.glob("*.json"):
             if marker.stem not in live:
                 marker.unlink(missing_ok=True)
                 report.files.append(str(marker))
     return report
+
+
+def clean_docker(report: CleanReport, live: set[str], force: bool) -> None:
+    """Containers, networks and volumes labelled by a dead run (docker backend). An object
+    is alive while its run's marker is, or while the process that made it (pid label) runs:
+    topologies built outside a run (tests, benchmarks) have no marker. Objects without
+    gatecrash's run label are never looked at."""
+    from harness.images import DockerUnavailable, connect
+    from harness.topology.docker import PID_LABEL, RUN_LABEL, remove_labelled
+
+    try:
+        client = connect(timeout=10)
+    except DockerUnavailable as exc:
+        report.docker_unreachable = str(exc)
+        return
+    objects = [
+        *client.containers.list(all=True, filters={"label": RUN_LABEL}),
+        *client.networks.list(filters={"label": RUN_LABEL}),
+        *client.volumes.list(filters={"label": RUN_LABEL}),
+    ]
+    runs: dict[str, bool] = {}
+    for obj in objects:
+        labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+        run = labels.get(RUN_LABEL)
+        if run is None:
+            continue
+        alive = not force and (run in live or _pid_alive(labels.get(PID_LABEL, "")))
+        runs[run] = runs.get(run, False) or alive
+    for run, alive in sorted(runs.items()):
+        if alive:
+            report.skipped_live_runs.append(run)
+        else:
+            report.docker += remove_labelled(client, {RUN_LABEL: run})
+    report.skipped_live_runs = sorted(set(report.skipped_live_runs))
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True

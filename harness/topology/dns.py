@@ -4,9 +4,12 @@ app makes crosses the censor, where DNS censorship acts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from harness.programs import require
 from harness.topology.base import ZONE, Topology, fqdn
-from harness.topology.process import Supervisor
+from harness.topology.process import ManagedProcess, Supervisor
 
 DNSMASQ = "dnsmasq"
 _COMMON = [
@@ -48,3 +51,35 @@ def start_dns(topology: Topology, supervisor: Supervisor, timeout: float = 5.0) 
 
 def _zone(topology: Topology) -> dict[str, str]:
     return {role: topology.addr(role) for role in ("voip", "chat", "proxy", "dns", "front")}
+
+
+@dataclass
+class _SameHost:
+    """The host a supervised process runs in, recovered from how it was wrapped."""
+
+    name: str
+    prefix: list[str]
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        return [*self.prefix, *argv]
+
+
+def relaunch_resolver(
+    supervisor: Supervisor, extra: list[str], timeout: float = 5.0
+) -> ManagedProcess:
+    """Restart the run's inside resolver with extra dnsmasq options: a censor that makes
+    the ISP resolver lie (`--address=/name/IP`). Nothing is lost: it keeps no cache."""
+    running = [p for p in supervisor.processes if p.host == "resolver" and p.running()]
+    old = next((p for p in running if p.name.startswith(DNSMASQ)), None)
+    if old is None:
+        raise RuntimeError(
+            "the inside resolver is not running: start_dns() must come before a censor "
+            "that configures the resolver (dns_poison mode resolver)"
+        )
+    wrapped = list(old.popen.args)  # type: ignore[arg-type]
+    host = _SameHost("resolver", wrapped[: len(wrapped) - len(old.argv)])
+    old.stop()
+    supervisor.processes.remove(old)
+    new = supervisor.start(host, f"{DNSMASQ}-censored", [*old.argv, *extra])
+    new.wait_for_line(r"started, version", timeout)
+    return new

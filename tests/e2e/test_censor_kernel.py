@@ -97,6 +97,19 @@ def test_udp_throttle_limits_rate_but_spares_dns_and_tcp(topology, supervisor, t
     assert _hits(log, "udp_throttle") >= 200
 
 
+def test_udp_throttle_total_loss_still_spares_dns(topology, supervisor, tmp_path) -> None:
+    """DNS in both directions passes a UDP throttle that drops everything else: a guard
+    against iptables-nft merging `! --dport 53 ! --sport 53` into a pair compare (an OR)."""
+    _echo_servers(topology, supervisor, "voip", [53, 4000])
+    censor, log = _censor(topology, tmp_path, UdpThrottle(loss=1.0))
+    dns_port = _probe(topology, "udp", "voip", 53, "--count", "5")
+    other = _probe(topology, "udp", "voip", 4000, "--count", "5", "--wait", "0.5")
+    censor.stop()
+    assert dns_port["received"] == 5, dns_port
+    assert other["received"] == 0, other
+    assert _hits(log, "udp_throttle") == 5
+
+
 @pytest.mark.parametrize("probability", [0.5])
 def test_probability_is_drawn_per_flow(topology, supervisor, tmp_path, probability) -> None:
     _echo_servers(topology, supervisor, "voip", [7100])

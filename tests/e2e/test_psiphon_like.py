@@ -137,13 +137,20 @@ def test_sip_call_rides_the_tunnel_past_udp_throttle_and_ssh_dpi(
     monkeypatch.setitem(registry.TOOLS, "psiphon-like", TOOL_ENTRY)
     scenario = parse_scenario(
         "name: e2e-psiphon-like\ntrials: 1\ncall_seconds: 2\napps: [sip]\n"
-        "tools: [psiphon-like]\n"
+        "tools: [direct, shadowsocks, psiphon-like]\n"
         "censors:\n"
         "  throttle: [{type: udp_throttle, rate: 16kbit}]\n"
         "  ssh-dpi: [{type: dpi_block, protocols: [ssh]}]\n"
     )
     results = Runner(scenario, tmp_path / "out").run()
+    # The cell that tells tools apart: under the UDP throttle, the control and shadowsocks'
+    # plain UDP relay starve; only UDP inside the TCP tunnel (UDPGW) keeps the call usable.
     for result in results:
+        if result.tool != "psiphon-like" and result.censor == "throttle":
+            print(f"\n{result.tool} call under throttle: outcome {result.outcome}, "
+                  f"mos {result.call.mos if result.call else None}")  # fmt: skip
+            assert result.call is None or result.call.mos is None or result.call.mos < 3.6
+    for result in (r for r in results if r.tool == "psiphon-like"):
         mos = result.call.mos if result.call else None
         print(f"\npsiphon-like call under {result.censor}: outcome {result.outcome}, "
               f"tool setup {result.tool_setup_ms} ms, mos {mos}")  # fmt: skip

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,3 +172,55 @@ def test_sigterm_and_ctrl_c_tear_everything_down(tmp_path, sig) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert set(list_namespaces()) - before == set()
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's chromium, headless (as root it needs --no-sandbox; no GPU in CI). A profile
+    of its own per call: a second chromium on a shared profile hands its work to the first
+    and exits 0 having done nothing."""
+    with tempfile.TemporaryDirectory(prefix="gc-chromium-") as profile:
+        argv = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--hide-scrollbars", f"--user-data-dir={profile}", "--enable-logging=stderr",
+                "--v=0", *args]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=90, check=True)
+
+
+def test_html_report_renders_in_headless_chromium(quickstart) -> None:
+    """The report of the quickstart run opens in a real browser: a heatmap cell per (censor,
+    tool) of each app, the page's script ran without error, and a screenshot is taken."""
+    out = quickstart["out"]
+    rep = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(out)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rep.returncode == 0, rep.stderr
+    page = out / "report.html"
+    assert "report.html" in rep.stdout and page.is_file()
+    assert "http://" not in page.read_text() and "https://" not in page.read_text()
+
+    dom = _chromium("--dump-dom", page.as_uri())
+    body = re.search(r"<body[^>]*>", dom.stdout).group(0)
+    assert 'data-ready="1"' in body, "the page's script did not finish"
+    assert "data-errors" not in body, body
+    assert "Uncaught" not in dom.stderr
+    for app in ("sip", "xmpp"):
+        table = dom.stdout.split(f'<table class="heatmap" data-app="{app}">', 1)[1]
+        table = table.split("</table>", 1)[0]
+        cells = set(re.findall(r'class="heat-cell"[^>]*data-censor="([^"]+)" data-tool="([^"]+)"',
+                               table))  # fmt: skip
+        assert cells == {(c, t) for c in ("open", "udp-throttle", "sip-blocked")
+                         for t in ("direct", "shadowsocks")}, app  # fmt: skip
+    assert 'data-heat-cells="12"' in body
+    # Each heatmap cell carries its cell's verdict from summary.json.
+    cell = quickstart["cells"][("sip-blocked", "direct", "sip")]
+    assert (
+        'data-censor="sip-blocked" data-tool="direct" data-app="sip" '
+        f'data-verdict="{cell["verdict"]}"'
+    ) in dom.stdout
+
+    shot = Path(os.environ.get("GATECRASH_SCREENSHOT_DIR", out)) / "quickstart-report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    _chromium(f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri())
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1280, 1800)
+    assert len(png) > 50_000, "a blank page compresses to a few KB"

@@ -898,6 +898,15 @@ def test_mtproto_obfuscated2_preamble() -> None:
         assert classify(["mtproto"], TCP, client(data))["mtproto"]["obfuscated2_candidate"] is False
 
 
+def test_mtproto_does_not_take_a_long_tls_client_hello_for_a_preamble() -> None:
+    """tdlib's redraw rule exempts only 16 03 01 02; a ClientHello past 767 bytes (long SNI,
+    many ALPN ids, as browsers send) starts 16 03 01 03+ and is random-looking after that."""
+    hello = tls_client_hello("a" * 60 + ".example.test", alpn=[f"p{i:03d}" for i in range(120)])
+    assert hello[:3] == b"\x16\x03\x01" and hello[3] > 0x02
+    props = classify(["mtproto"], TCP, client(hello))["mtproto"]
+    assert props["obfuscated2_candidate"] is False and props["tls_record"] is True
+
+
 def test_fet_popcount_reference_vectors() -> None:
     assert popcount_per_byte(bytes(8)) == 0.0
     assert popcount_per_byte(b"\xff" * 8) == 8.0

@@ -57,7 +57,7 @@ def test_udp_throttle_shapes_each_leg_and_spares_dns() -> None:
     plan = compile_all(UdpThrottle(rate="16kbit", loss=0.1))
     text = iptables_restore_text(plan)
     assert text.count("CLASSIFY") == 2 and text.count("statistic") == 2
-    assert "! --dport 53 ! --sport 53" in text
+    assert "-m udp ! --dport 53 -m udp ! --sport 53" in text  # not merged into an OR by nft
     tc = tc_batch_text(plan)
     assert "dev outside root handle 1: htb" in tc and "dev inside root handle 1: htb" in tc
     assert tc.count("rate 16kbit ceil 16kbit") == 2

@@ -13,12 +13,25 @@ from harness.apps.base import App, result_of
 from harness.apps.sip.kamailio import kamailio_argv, kamailio_config
 from harness.results import CallMetrics, DirectionStats, TrialResult
 from harness.scoring.emodel import score_call
-from harness.topology.base import fqdn
+from harness.topology.base import Host, fqdn
 from harness.trial import TrialContext
 
 AGENT = "harness.apps.sip.agent"
 SIP_PORT = 5060
 CALLER, CALLEE = "alice", "bob"
+
+
+def start_kamailio(ctx: TrialContext) -> Host:
+    """Kamailio (registrar + proxy for the run zone's `voip` name) on `voip`, ready when
+    its SIP port is open; shared by every app that calls through it. Returns `voip`."""
+    voip = ctx.topology["voip"]
+    cfg = ctx.dir / "kamailio.cfg"
+    cfg.write_text(kamailio_config(voip.addr, SIP_PORT, fqdn("voip")))
+    runtime = ctx.dir / "kamailio-run"
+    runtime.mkdir(exist_ok=True)
+    kamailio = ctx.supervisor.start(voip, "kamailio", kamailio_argv(cfg, runtime))
+    kamailio.wait_until(lambda: voip.listening(SIP_PORT, "udp"), 5, "SIP port open")
+    return voip
 
 
 class SipApp(App):
@@ -27,13 +40,7 @@ class SipApp(App):
     binaries = {"kamailio": "kamailio"}
 
     def start_servers(self, ctx: TrialContext) -> None:
-        voip = ctx.topology["voip"]
-        cfg = ctx.dir / "kamailio.cfg"
-        cfg.write_text(kamailio_config(voip.addr, SIP_PORT, fqdn("voip")))
-        runtime = ctx.dir / "kamailio-run"
-        runtime.mkdir(exist_ok=True)
-        kamailio = ctx.supervisor.start(voip, "kamailio", kamailio_argv(cfg, runtime))
-        kamailio.wait_until(lambda: voip.listening(SIP_PORT, "udp"), 5, "SIP port open")
+        voip = start_kamailio(ctx)
         opts = ctx.scenario.sip
         self.callee = ctx.supervisor.start(
             voip,

@@ -12,6 +12,7 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncssh
 
@@ -20,6 +21,7 @@ from harness.tools.psiphon_like.bridge import bridge
 from harness.tools.psiphon_like.socks_server import Socks5Server, UdpRelay
 
 CONNECT_TIMEOUT = 15.0
+_BRIDGES: set[asyncio.Task] = set()
 
 
 def log(event: str, **fields: object) -> None:
@@ -87,18 +89,34 @@ class UdpgwChannel:
             self._writer, self._opening = None, None
 
 
-async def connect(server: str, keyword: str, password: str) -> asyncssh.SSHClientConnection:
-    """OSSH + SSH up to authentication."""
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Dialer = Callable[[], Awaitable[Streams]]
+
+
+def tcp_dialer(server: str) -> Dialer:
+    """Plain OSSH: the obfuscated stream is the TCP connection itself."""
     host, _, port = server.rpartition(":")
-    reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    return lambda: asyncio.open_connection(host.strip("[]"), int(port))
+
+
+async def connect(server: str, keyword: str, password: str) -> asyncssh.SSHClientConnection:
+    """OSSH + SSH up to authentication, over TCP to `server` (IP:PORT)."""
+    return await connect_over(tcp_dialer(server), keyword, password)
+
+
+async def connect_over(dial: Dialer, keyword: str, password: str) -> asyncssh.SSHClientConnection:
+    """OSSH + SSH up to authentication over whatever byte stream `dial` opens (TCP, TLS,
+    meek): the variants differ only in the carrier."""
+    reader, writer = await dial()
     preamble, session = obfuscator.client_preamble(keyword.encode(), pad_kex=True)
     writer.write(preamble)
-    sock, _pumps = await bridge(reader, writer, session)
+    sock, pumps = await bridge(reader, writer, session)
+    _BRIDGES.add(pumps)  # asyncio holds tasks weakly: an unreferenced one may be collected
+    pumps.add_done_callback(_BRIDGES.discard)
     session_id = secrets.token_hex(16)
     creds = json.dumps({"SessionId": session_id, "SshPassword": password})
     return await asyncssh.connect(
-        host.strip("[]"),
-        int(port),
+        "ossh",  # unused: the tunnel hands asyncssh its socket
         tunnel=_SocketTunnel(sock),
         config=None,
         username=session_id,
@@ -121,10 +139,13 @@ class _SocketTunnel:
         return await asyncio.get_running_loop().create_connection(factory, sock=self.sock)
 
 
-async def run(server: str, keyword: str, password: str, socks: str) -> None:
+async def run(server: str | Dialer, keyword: str, password: str, socks: str) -> None:
+    """Connect (over TCP to `server`, or over the stream a variant's dialer opens), then serve
+    SOCKS5 until the SSH connection ends."""
     start = time.monotonic()
+    dial = tcp_dialer(server) if isinstance(server, str) else server
     try:
-        conn = await asyncio.wait_for(connect(server, keyword, password), CONNECT_TIMEOUT)
+        conn = await asyncio.wait_for(connect_over(dial, keyword, password), CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncssh.Error) as exc:
         # A wrong keyword looks like this too: the server never answers (probe resistance).
         log("error", error=f"{type(exc).__name__}: {exc}")

@@ -134,8 +134,13 @@ class OsshServer:
         self.history = obfuscator.SeedHistory()
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")[0]
+    async def handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str | None = None
+    ) -> None:
+        """One OSSH connection on any stream (TCP, TLS, a meek session); `peer` is the client
+        IP for the seed history, by default the stream's peer address."""
+        if peer is None:
+            peer = writer.get_extra_info("peername")[0]
         try:
             await self._handle(reader, writer, peer)
         except Exception as exc:
@@ -191,16 +196,21 @@ async def serve(listen: str, keyword: str, password: str) -> None:
         await tcp.serve_forever()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--listen", required=True, help="IP:PORT")
+def serve_main(serve_fn, description: str, listen_help: str = "IP:PORT") -> None:
+    """The command line every OSSH server front (plain, TLS, meek) shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--listen", required=True, help=listen_help)
     parser.add_argument("--keyword", required=True, help="OSSH obfuscation keyword")
     parser.add_argument("--password", required=True, help="SSH password")
     args = parser.parse_args()
     if not args.keyword:
         sys.exit("missing keyword")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.listen, args.keyword, args.password))
+        asyncio.run(serve_fn(args.listen, args.keyword, args.password))
+
+
+def main() -> None:
+    serve_main(serve, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""OpenVPN 2.6 in TLS mode without a CA: each side pins the other's certificate with
+`peer-fingerprint` (the 2.6 way to set up a point-to-point tunnel without a PKI; `dh none`
+for ECDHE only). The client's outside traffic is routed into the tun device
+(`redirect-gateway def1`, which keeps a host route to the server via the old gateway) and
+the server masquerades it out of `proxy`. UDP and TCP transports are two tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from harness.pki import CA, make_ca
+from harness.tools.base import Tool
+from harness.tools.tun_mode import masquerade_into, nat_on_proxy, probe_routed
+from harness.topology.base import fqdn
+from harness.trial import Endpoint, TrialContext
+
+PORT = 1194
+DEVICE = "gc-ovpn"
+SERVER_TUN, CLIENT_TUN, TUN_NET = "10.200.0.1", "10.200.0.2", "10.200.0.0/30"
+
+
+def fingerprint(cert_path: Path) -> str:
+    """SHA256 of the certificate, colon-separated hex: OpenVPN's peer-fingerprint form."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def _ca(ctx: TrialContext) -> CA:
+    return ctx.ca if ctx.ca is not None else make_ca(ctx.dir / "pki")
+
+
+class _OpenVpn(Tool):
+    exposes = "tun"
+    udp = "native"  # a layer-3 tunnel carries every IP packet
+    binaries: ClassVar[dict[str, str]] = {"openvpn": "openvpn", "dig": "dnsutils"}
+    server_proto: ClassVar[str]
+    client_proto: ClassVar[str]
+    protocols: ClassVar[list[str]]
+
+    def _config(self, lines: list[str], path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, ctx: TrialContext) -> Endpoint:
+        self.check_installed()
+        server_ip = ctx.topology.addr("proxy")
+        cfg_dir = ctx.dir / self.name
+        ca = _ca(ctx)
+        s_cert, s_key = ca.issue("server", [fqdn("proxy")], [server_ip], cfg_dir)
+        c_cert, c_key = ca.issue("client", [fqdn("client")], [ctx.topology.addr("client")],
+                                 cfg_dir)  # fmt: skip
+        common = ["dev-type tun", f"dev {DEVICE}", "ping 1", "ping-restart 10", "verb 3",
+                  "persist-key"]  # fmt: skip
+        server_cfg = self._config(
+            [*common, f"proto {self.server_proto}", f"local {server_ip}", f"lport {PORT}",
+             f"ifconfig {SERVER_TUN} {CLIENT_TUN}", "tls-server", "dh none",
+             f"cert {s_cert}", f"key {s_key}", f"peer-fingerprint {fingerprint(c_cert)}"],
+            cfg_dir / "server.conf",
+        )  # fmt: skip
+        client_cfg = self._config(
+            [*common, f"proto {self.client_proto}", f"remote {server_ip} {PORT}", "nobind",
+             f"ifconfig {CLIENT_TUN} {SERVER_TUN}", "tls-client", "redirect-gateway def1",
+             f"cert {c_cert}", f"key {c_key}", f"peer-fingerprint {fingerprint(s_cert)}",
+             "connect-retry 1"],
+            cfg_dir / "client.conf",
+        )  # fmt: skip
+        nat_on_proxy(ctx, TUN_NET)
+        masquerade_into(ctx, DEVICE)
+        server = ctx.supervisor.start(
+            ctx.topology["proxy"], f"{self.name}-server", ["openvpn", "--config", str(server_cfg)]
+        )
+        server.wait_for_line(r"link local \(bound\)|Listening for incoming TCP", 10)
+        client = ctx.supervisor.start(
+            ctx.topology["client"], f"{self.name}-client", ["openvpn", "--config", str(client_cfg)]
+        )
+        client.wait_for_line(r"Initialization Sequence Completed", 20)
+        probe_routed(ctx, self.name, DEVICE, timeout=8)
+        return Endpoint(socks=None, udp=True)
+
+
+class OpenVpnUdp(_OpenVpn):
+    name = "openvpn-udp"
+    protocols = ["OpenVPN over UDP", "TLS (peer-fingerprint)"]
+    server_proto = "udp"
+    client_proto = "udp"
+
+
+class OpenVpnTcp(_OpenVpn):
+    name = "openvpn-tcp"
+    protocols = ["OpenVPN over TCP", "TLS (peer-fingerprint)"]
+    server_proto = "tcp-server"
+    client_proto = "tcp-client"

@@ -1,0 +1,79 @@
+"""The docker backend's pure parts: what a container sees (mounts, environment), image tags,
+the CLI's new choices. The containers themselves are tested in tests/e2e/test_docker_backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import images
+from harness.cli import build_parser
+from harness.runner import BACKENDS
+from harness.topology.docker import REPO, DockerTopology, passed_env, shared_mounts
+
+
+def test_environment_passes_the_callers_variables_but_not_the_hosts_paths() -> None:
+    env = {"PATH": "/usr/bin", "HOME": "/root", "LD_PRELOAD": "x", "PYTHONUNBUFFERED": "1",
+           "GATECRASH_MITM_CONFIG": "/r/c.json", "SSL_CERT_FILE": "/r/ca.pem",
+           "DOCKER_HOST": "unix:///x", "PYTEST_CURRENT_TEST": "t"}  # fmt: skip
+    assert passed_env(env) == ["GATECRASH_MITM_CONFIG", "PYTHONUNBUFFERED", "SSL_CERT_FILE"]
+
+
+def test_mounts_share_code_and_python_read_only_and_the_run_read_write(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    mounts, tmpfs = shared_mounts(run_dir)
+    by_target = {m["Target"]: m for m in mounts}
+    assert by_target[str(REPO)]["ReadOnly"] is True
+    assert by_target[str(Path(sys.base_prefix).resolve())]["ReadOnly"] is True
+    assert by_target[str(run_dir)]["ReadOnly"] is False
+    assert all(m["Source"] == m["Target"] for m in mounts), "same paths inside as outside"
+    # the current directory (not under any mount) exists inside, for relative paths
+    assert tmpfs == {str(tmp_path): "size=1m"}
+
+
+def test_current_directory_inside_a_mount_needs_no_tmpfs(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert shared_mounts(REPO / "results")[1] == {}
+
+
+def test_node_image_tag_follows_the_dockerfile(monkeypatch, tmp_path) -> None:
+    tag = images.node_image()
+    assert tag.startswith("gatecrash/node:") and len(tag.split(":")[1]) == 12
+    edited = tmp_path / "node"
+    edited.mkdir()
+    (edited / "Dockerfile").write_text((images.NODE_DIR / "Dockerfile").read_text() + "# x\n")
+    monkeypatch.setattr(images, "NODE_DIR", edited)
+    assert images.node_image() != tag
+    monkeypatch.setenv("GATECRASH_NODE_IMAGE", "mine:1")
+    assert images.node_image() == "mine:1"
+
+
+def test_no_daemon_is_an_error_that_says_what_to_do(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    with pytest.raises(images.DockerUnavailable, match="--backend netns"):
+        images.connect(timeout=2)
+
+
+def test_cli_knows_the_docker_backend_and_its_commands() -> None:
+    assert BACKENDS["docker"] is DockerTopology
+    parser = build_parser()
+    assert parser.parse_args(["run", "s.yaml", "--backend", "docker"]).backend == "docker"
+    assert parser.parse_args(["images", "build", "--rebuild"]).rebuild is True
+    assert parser.parse_args(["doctor"]).func.__name__ == "cmd_doctor"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "s.yaml", "--backend", "podman"])
+
+
+def test_container_labels_name_run_trial_and_creator(tmp_path) -> None:
+    from harness.topology.addressing import AddressPool
+
+    topo = DockerTopology("abc123", 0, AddressPool().acquire(), tmp_path)
+    assert topo.labels["org.gatecrash.run"] == "abc123"
+    assert topo.labels["org.gatecrash.trial"] == str(tmp_path)
+    assert topo.labels["org.gatecrash.pid"] == str(os.getpid())
+    assert topo["censor"].container == "gc-abc123-0-censor"
+    assert topo["client"].wrap(["true"])[-2:] == ["--", "true"]
