@@ -295,15 +295,20 @@ def _format_error(err: dict[str, Any], data: Any, marks: Marks, src: str) -> str
     return f"{src}:{line}:{col}: {where}: {msg}"
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    problems: list[str] = []
+def load_yaml(text: str, source: str, error: type[InputProblems]) -> tuple[Any, Any]:
+    """(node tree, data) of a YAML text; `error` naming FILE:LINE:COL when it is not YAML.
+    The node tree gives every value its line and column for later messages."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ScenarioError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise error([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    problems: list[str] = []
+    node, data = load_yaml(text, source, ScenarioError)
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}:1:1: a scenario is a mapping with keys name, apps, ..."])
     marks: Marks = {}

@@ -62,3 +62,16 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
         yield sup
     finally:
         sup.stop_all()
+
+
+def start_censor(topology, supervisor, tmp_path: Path, *techniques):
+    """A censor with `techniques` on the topology's censor host (its DPI engine under
+    `supervisor`), logging to tmp_path/censor.jsonl; returns (censor, log)."""
+    from censor_sims.censor import Censor
+    from censor_sims.events import EventLog
+
+    log = EventLog(tmp_path / "censor.jsonl")
+    censor = Censor(topology["censor"], list(techniques), topology.addresses.as_dict(), log,
+                    supervisor, tmp_path)  # fmt: skip
+    censor.start()
+    return censor, log

@@ -300,15 +300,9 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 
 def parse_manifest(text: str, source: str = "<manifest>") -> Manifest:
-    from harness.scenario import _mark_for, _walk  # shared FILE:LINE:COL machinery
+    from harness.scenario import _mark_for, _walk, load_yaml  # shared FILE:LINE:COL machinery
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ManifestError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    node, data = load_yaml(text, source, ManifestError)
     if not isinstance(data, dict) or node is None:
         raise ManifestError([f"{source}:1:1: a tool manifest is a mapping (name, server, ...)"])
     marks: dict[tuple[Any, ...], tuple[int, int]] = {}

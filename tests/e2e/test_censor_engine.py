@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.dns_poison import DnsPoison
 from censor_sims.techniques.fet_block import FetBlock
@@ -18,14 +17,9 @@ from censor_sims.techniques.protocol_whitelist import ProtocolWhitelist
 from censor_sims.techniques.sni_filter import SniFilter
 from harness.pki import make_ca
 from harness.topology.dns import start_dns
+from tests.conftest import start_censor
 
-
-def _censor(topology, supervisor, tmp_path: Path, *techniques) -> tuple[Censor, EventLog]:
-    log = EventLog(tmp_path / "censor.jsonl")
-    censor = Censor(topology["censor"], list(techniques), topology.addresses.as_dict(), log,
-                    supervisor, tmp_path)  # fmt: skip
-    censor.start()
-    return censor, log
+_censor = start_censor
 
 
 def _tls_server(topology, supervisor, tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.technique import rate_bits
 from censor_sims.techniques.bandwidth_throttle import BandwidthThrottle
 from censor_sims.techniques.udp_throttle import UdpThrottle
 from harness.pki import make_ca
+from tests.conftest import start_censor
 
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 
@@ -31,12 +31,7 @@ def wire_sized(topology, *roles: str) -> None:
         topology[role].run(["ip", "link", "set", "dev", "eth0", "gso_max_size", "1500"])
 
 
-def _censor(topology, supervisor, tmp_path: Path, *techniques) -> tuple[Censor, EventLog]:
-    log = EventLog(tmp_path / "censor.jsonl")
-    censor = Censor(topology["censor"], list(techniques), topology.addresses.as_dict(), log,
-                    supervisor, tmp_path)  # fmt: skip
-    censor.start()
-    return censor, log
+_censor = start_censor
 
 
 def _events(log: EventLog, technique: str, action: str) -> list[dict]:
