@@ -83,16 +83,18 @@ def test_oversized_padding_length_is_rejected() -> None:
         ob.server_accept(SEED + body, KEYWORD, "10.0.0.1", None)
 
 
-def test_replayed_seed_is_rejected_per_client_ip_until_it_expires() -> None:
+def test_replayed_seed_is_rejected_from_any_address_until_it_expires() -> None:
     now = [0.0]
     history = ob.SeedHistory(ttl=60, clock=lambda: now[0])
     msg, _ = ob.client_preamble(KEYWORD, seed=SEED)
     ob.server_accept(msg[:24], KEYWORD, "10.0.0.1", history)
-    with pytest.raises(ob.Rejected, match="replay"):
+    with pytest.raises(ob.Rejected, match="replay; same client"):
         ob.server_accept(msg[:24], KEYWORD, "10.0.0.1", history)
-    ob.server_accept(msg[:24], KEYWORD, "10.0.0.2", history)  # another client IP
+    # A censor replays from its own address: still a replay.
+    with pytest.raises(ob.Rejected, match=r"replay; first sent by 10\.0\.0\.1"):
+        ob.server_accept(msg[:24], KEYWORD, "10.0.0.2", history)
     now[0] = 61
-    ob.server_accept(msg[:24], KEYWORD, "10.0.0.1", history)
+    ob.server_accept(msg[:24], KEYWORD, "10.0.0.2", history)
     # a wrong magic is never recorded (it cannot fill the history)
     with pytest.raises(ob.Rejected, match="magic"):
         ob.server_accept(b"\x01" * 24, KEYWORD, "10.0.0.3", history)

@@ -254,26 +254,34 @@ def client_preamble(
 
 @dataclass
 class SeedHistory:
-    """Seeds seen recently, per client IP: a repeated seed is a replayed handshake (a censor
-    probing a suspected server), as psiphon/common/obfuscator/history.go SeedHistory."""
+    """Seeds seen recently, from any client: a repeated seed is a replayed handshake (a
+    censor probing a suspected server), as psiphon/common/obfuscator/history.go SeedHistory
+    in strict mode. The censor replays from its own address, so the history is global and
+    remembers who sent each seed: Psiphon lets a duplicate from the SAME client IP through
+    within a short window (meek retries re-send it); our meek retries at the HTTP layer
+    (numbered requests, cached answers), so here every duplicate within `ttl` is a replay,
+    and `ip` is kept only to say in the log whether the replay came from elsewhere."""
 
     ttl: float = 600.0
-    per_ip: int = 4096
+    capacity: int = 65536
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[str, dict[bytes, float]] = field(default_factory=dict)
+    _seen: dict[bytes, tuple[float, str]] = field(default_factory=dict)
 
     def add_new(self, client_ip: str, seed: bytes) -> bool:
-        """Record `seed`; False if it was already seen from this IP within `ttl`."""
+        """Record `seed`; False if any client sent it within `ttl`."""
         now = self.clock()
-        seen = self._seen.setdefault(client_ip, {})
-        for old in [s for s, t in seen.items() if now - t > self.ttl]:
-            del seen[old]
-        if seed in seen:
+        for old in [s for s, (t, _) in self._seen.items() if now - t > self.ttl]:
+            del self._seen[old]
+        if seed in self._seen:
             return False
-        if len(seen) >= self.per_ip:
-            del seen[next(iter(seen))]
-        seen[seed] = now
+        if len(self._seen) >= self.capacity:
+            del self._seen[next(iter(self._seen))]
+        self._seen[seed] = (now, client_ip)
         return True
+
+    def first_sender(self, seed: bytes) -> str | None:
+        entry = self._seen.get(seed)
+        return entry[1] if entry else None
 
 
 def server_accept(
@@ -294,7 +302,9 @@ def server_accept(
     if magic != MAGIC:
         raise Rejected("invalid magic value (wrong keyword or not OSSH)")
     if history is not None and not history.add_new(client_ip, seed):
-        raise Rejected("duplicate obfuscation seed (replay)")
+        first = history.first_sender(seed)
+        where = "same client" if first == client_ip else f"first sent by {first}"
+        raise Rejected(f"duplicate obfuscation seed (replay; {where})")
     if padding_length > MAX_PADDING:
         raise Rejected("invalid padding length")
     return session, padding_length
