@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import re
 import signal
 import subprocess
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.apps.agent_io import emit, ms_since
 from harness.apps.baresip.ctrl import CtrlClient, CtrlError
 from harness.apps.baresip.report import parse_summary, parse_table
 
@@ -49,15 +49,6 @@ _STATUS = re.compile(r"^\s*(\d{3})\b")
 
 class Terminated(Exception):
     """SIGTERM: the harness stops us; still quit baresip and report."""
-
-
-def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def ms_since(t0: float) -> float:
-    return round((time.monotonic() - t0) * 1000.0, 3)
 
 
 def new_result(role: str) -> dict[str, Any]:

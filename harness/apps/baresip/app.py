@@ -25,9 +25,8 @@ from typing import Any
 from harness.apps.baresip.config import BaresipConfig, account_line, write_config_dir
 from harness.apps.baresip.routing import check_tool
 from harness.apps.base import App, result_of
-from harness.apps.sip.app import start_kamailio
+from harness.apps.sip.app import rate_call, signalling_metrics, start_kamailio
 from harness.results import CallMetrics, DirectionStats, TrialResult
-from harness.scoring.emodel import score_call
 from harness.topology.base import fqdn
 from harness.trial import TrialContext
 
@@ -131,25 +130,9 @@ def direction(receiver: dict[str, Any], sender: dict[str, Any]) -> DirectionStat
 
 
 def merge_call(caller: dict[str, Any], callee: dict[str, Any], codec: str) -> CallMetrics:
-    call = CallMetrics(
-        registered=bool(caller.get("registered")),
-        register_ms=caller.get("register_ms"),
-        setup_ok=bool(caller.get("setup_ok")),
-        final_status=caller.get("final_status"),
-        pdd_ms=caller.get("pdd_ms"),
-        setup_ms=caller.get("setup_ms"),
-        media_s=caller.get("media_s") or 0.0,
-        transport="udp",
-        codec=codec,
-    )
+    call = signalling_metrics(caller, "udp", codec)
     if not call.setup_ok:
         return call
     call.up = direction(callee, caller)
     call.down = direction(caller, callee)
-    scores = []
-    for d in (call.up, call.down):
-        if d is None or d.received == 0:
-            return call
-        scores.append(score_call(d.loss_pct, d.burst_r, d.owd_ms_mean or 0.0, codec))
-    call.r_factor, call.mos = (round(v, 3) for v in min(scores))
-    return call
+    return rate_call(call, codec)

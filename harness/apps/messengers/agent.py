@@ -19,7 +19,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from harness.apps.messengers.session import Channel, ClientPlan, answer, emit, run_client
+from harness.apps.agent_io import emit, run_and_report
+from harness.apps.messengers.session import Channel, ClientPlan, answer, run_client
 from harness.net.socks5 import ProxyAddress
 
 PROFILES = {
@@ -116,14 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "server":
         asyncio.run(run_server(args))
         return 0
-    try:
-        result = asyncio.run(client(args))
-    except Exception as exc:  # a crash: still leave a result line for the harness
-        logging.getLogger(__name__).exception("agent crashed")
-        emit({"event": "result", "outcome": "error", "error": f"crash: {exc!r}"})
-        return 1
-    emit(result)
-    return 0
+    return run_and_report(client(args))
 
 
 if __name__ == "__main__":

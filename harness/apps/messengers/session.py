@@ -19,7 +19,6 @@ import json
 import os
 import socket
 import ssl
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -90,12 +89,6 @@ def classify(exc: BaseException, stage: str) -> Failure:
         closed = "ConnectionClosed" in type(exc).__name__
         return Failure("reset" if closed else "error", text)
     return Failure("error", text)
-
-
-def emit(obj: dict[str, Any]) -> None:
-    """One JSON line on stdout, flushed at once: the harness waits on these."""
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 def _ms(value: float | None) -> float | None:

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import signal
 import sys
@@ -36,6 +35,7 @@ import time
 import traceback
 from typing import Any
 
+from harness.apps.agent_io import emit, ms_since
 from harness.apps.sip import sdp
 from harness.apps.sip.rtp import RtpEndpoint
 from harness.apps.sip.rtpstats import ReceiverStats
@@ -53,16 +53,6 @@ LINGER_S = 0.2  # keep receiving after the hang-up: packets still in flight coun
 LATCH_GRACE_S = 0.2  # callee: after the ACK, wait this long for the caller's first RTP
 _SOCKS_OUTCOME = {2: "refused", 5: "refused", 3: "timeout", 4: "timeout", 6: "timeout"}
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
-
-
-def emit(obj: dict[str, Any]) -> None:
-    """One JSON line on stdout, flushed at once: the harness waits on these."""
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def ms_since(t0: float) -> float:
-    return round((time.monotonic() - t0) * 1000.0, 3)
 
 
 def classify(exc: BaseException, stage: str, within: float | None = None) -> tuple[str, str]:

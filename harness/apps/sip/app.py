@@ -101,10 +101,9 @@ def _direction(rx: dict[str, Any] | None, sent: int) -> DirectionStats | None:
     return stats
 
 
-def merge_call(
-    caller: dict[str, Any], callee: dict[str, Any], transport: str, codec: str
-) -> CallMetrics:
-    call = CallMetrics(
+def signalling_metrics(caller: dict[str, Any], transport: str, codec: str) -> CallMetrics:
+    """The SIP half of a call's metrics, from the caller's report (any SIP UA's)."""
+    return CallMetrics(
         registered=bool(caller.get("registered")),
         register_ms=caller.get("register_ms"),
         setup_ok=bool(caller.get("setup_ok")),
@@ -115,16 +114,26 @@ def merge_call(
         transport=transport,
         codec=codec,
     )
+
+
+def rate_call(call: CallMetrics, codec: str) -> CallMetrics:
+    """R and MOS of the worse direction (ITU-T G.107); left unset unless both directions
+    received media (a one-way call is not rated)."""
+    scores = []
+    for d in (call.up, call.down):
+        if d is None or d.received == 0:
+            return call
+        scores.append(score_call(d.loss_pct, d.burst_r, d.owd_ms_mean or 0.0, codec))
+    call.r_factor, call.mos = (round(v, 3) for v in min(scores))
+    return call
+
+
+def merge_call(
+    caller: dict[str, Any], callee: dict[str, Any], transport: str, codec: str
+) -> CallMetrics:
+    call = signalling_metrics(caller, transport, codec)
     if not call.setup_ok:
         return call
     call.up = _direction(callee.get("rx"), int(caller.get("rtp_sent") or 0))
     call.down = _direction(caller.get("rx"), int(callee.get("rtp_sent") or 0))
-    scores = []
-    for d in (call.up, call.down):
-        if d is None or d.received == 0:
-            scores = []
-            break
-        scores.append(score_call(d.loss_pct, d.burst_r, d.owd_ms_mean or 0.0, codec))
-    if scores:
-        call.r_factor, call.mos = (round(v, 3) for v in min(scores))
-    return call
+    return rate_call(call, codec)

@@ -41,6 +41,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
+from harness.apps.agent_io import emit, ms_since
 from harness.apps.sip.agent import classify as sip_classify
 from harness.apps.webrtc import ice
 from harness.apps.webrtc.media import PROBE_LABEL, PTIME_S, DelayProbes, ToneTrack
@@ -55,15 +56,6 @@ DNS_TIMEOUT_S = 2.0
 LINGER_S = 0.3  # after the hang-up, packets still in flight count
 STATS_WAIT_S = 3.0
 CODECS = {"opus": ("audio/opus", 48000), "pcmu": ("audio/PCMU", 8000)}
-
-
-def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def ms_since(t0: float) -> float:
-    return round((time.monotonic() - t0) * 1000.0, 3)
 
 
 class SignallingError(Exception):

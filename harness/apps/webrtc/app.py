@@ -14,10 +14,11 @@ import secrets
 from typing import Any
 
 from harness.apps.base import App, result_of
+from harness.apps.sip.app import rate_call
 from harness.apps.webrtc import coturn
 from harness.programs import require
 from harness.results import CallMetrics, DirectionStats, TrialResult, WebRtcMetrics, WebRtcPair
-from harness.scoring.emodel import get_codec, score_call
+from harness.scoring.emodel import get_codec
 from harness.topology.base import fqdn
 from harness.trial import TrialContext
 
@@ -156,13 +157,7 @@ def merge_call(caller: dict[str, Any], callee: dict[str, Any], codec: str) -> Ca
         return call
     call.up = _direction(callee.get("rx"), int(caller.get("rtp_sent") or 0), callee.get("owd"))
     call.down = _direction(caller.get("rx"), int(callee.get("rtp_sent") or 0), caller.get("owd"))
-    scores = []
-    for d in (call.up, call.down):
-        if d.received == 0:
-            return call
-        scores.append(score_call(d.loss_pct, d.burst_r, d.owd_ms_mean or 0.0, call.codec))
-    call.r_factor, call.mos = (round(v, 3) for v in min(scores))
-    return call
+    return rate_call(call, call.codec)
 
 
 def time_to_connected(caller: dict[str, Any]) -> float | None:

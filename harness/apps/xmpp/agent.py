@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import ssl
 import sys
@@ -22,6 +21,7 @@ import time
 import uuid
 from typing import Any
 
+from harness.apps.agent_io import emit, run_and_report
 from harness.apps.xmpp.client import AgentClient, Failure, SessionFailed
 from harness.net.resolve import DnsFailure, resolve_a
 from harness.net.socks5 import ProxyAddress
@@ -29,12 +29,6 @@ from harness.scoring.stats import percentile
 
 BYE = "bye"
 DNS_TIMEOUT_S = 2.0
-
-
-def emit(obj: dict[str, Any]) -> None:
-    """One JSON line on stdout, flushed at once: the harness waits on these."""
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 def _ms(value: float | None) -> float | None:
@@ -294,14 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     run = run_receiver if args.command == "receiver" else run_sender
-    try:
-        result = asyncio.run(run(args))
-    except Exception as exc:  # a crash: still leave a result line for the harness
-        logging.getLogger(__name__).exception("agent crashed")
-        emit({"event": "result", "outcome": "error", "error": f"crash: {exc!r}"})
-        return 1
-    emit(result)
-    return 0
+    return run_and_report(run(args))
 
 
 if __name__ == "__main__":

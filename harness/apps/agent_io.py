@@ -1,0 +1,35 @@
+"""What every app agent (a Python program run inside a host) shares with the harness: JSON
+lines on stdout, and a result line even when the agent crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout, flushed at once: the harness waits on these."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def ms_since(t0: float) -> float:
+    """Milliseconds since a time.monotonic() reading."""
+    return round((time.monotonic() - t0) * 1000.0, 3)
+
+
+def run_and_report(coro: Coroutine[Any, Any, dict[str, Any]]) -> int:
+    """Run the agent's work and emit its result; a crash still leaves a result line."""
+    try:
+        result = asyncio.run(coro)
+    except Exception as exc:
+        logging.getLogger(__name__).exception("agent crashed")
+        emit({"event": "result", "outcome": "error", "error": f"crash: {exc!r}"})
+        return 1
+    emit(result)
+    return 0
