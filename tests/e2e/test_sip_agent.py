@@ -205,7 +205,10 @@ def test_call_sets_up_and_carries_media_both_ways(net: SipNet, transport: str) -
 
 def test_rejections_map_to_sip_outcomes(net: SipNet) -> None:
     start_kamailio(net)
-    callee = start_callee(net, "udp", "--answer-code", "486")
+    # Ring 100 ms before the 486: kamailio's two UDP workers forward the 180 and a 486 sent
+    # back to back in parallel, so the 486 may overtake the 180 (CI saw it once), and a
+    # provisional after the final response is rightly ignored.
+    callee = start_callee(net, "udp", "--answer-code", "486", "--answer-delay-ms", "100")
     busy = run_caller(net, "udp", 1.0)
     assert (busy["outcome"], busy["final_status"], busy["setup_ok"]) == ("sip-4xx", 486, False)
     assert busy["pdd_ms"] is not None  # it rang first
