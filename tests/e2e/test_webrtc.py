@@ -41,7 +41,7 @@ UDP_ONLY = f"""
 name: e2e-webrtc-udp-only
 trials: 1
 tools: [direct]
-censors: {{no-udp: {NO_UDP}}}
+censors: {{no-udp: {NO_UDP}, throttled: [{{type: udp_throttle, rate: 64kbit}}]}}
 webrtc: {{ice_policy: udp-only, attempt_timeout_s: 3}}
 {COMMON}"""
 VIA_TOOL = f"""
@@ -137,6 +137,20 @@ def test_udp_blocked_policy_udp_only_is_blocked(runs) -> None:
     assert [a["name"] for a in t.webrtc.attempts] == ["udp"]
     assert t.call.mos is None and t.call.up is None
     assert runs["udp_only"]["cells"][("no-udp", "direct")]["verdict"] == "media-blocked"
+
+
+def test_loss_pattern_under_a_rate_throttle_gives_burst_r(runs) -> None:
+    """Opus (~100 kbit/s with the delay probes) through a 64 kbit/s tail-drop queue: losses
+    come in runs, measured per RTP packet (not the 1.0 a count-only figure implies). For a
+    two-state Markov fit, BurstR = 1/(p+q) = (1 - loss) / q, and 1/q is about the mean run
+    length: the two figures must agree."""
+    (t,) = _trials(runs["udp_only"], "throttled")
+    assert t.outcome == "ok" and t.webrtc.dtls_done, t.error
+    for d in (t.call.up, t.call.down):
+        assert 20 < d.loss_pct < 95, d
+        assert d.mean_burst_len > 1.0, d
+        expected = (1 - d.loss_pct / 100) * d.mean_burst_len
+        assert d.burst_r == pytest.approx(expected, rel=0.2), d
 
 
 def test_through_socks5_signalling_and_turn_tls_go_via_the_tool(runs) -> None:

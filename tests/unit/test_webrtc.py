@@ -218,3 +218,93 @@ def test_port_block_invert_is_one_inverted_match_per_leg() -> None:
         CensorContext(AddressPool().acquire().as_dict()), plain
     )
     assert "!" not in iptables_restore_text(plain)
+
+
+def _decoded_through_aiortc(lost: set[int], n: int) -> list[int]:
+    """Encode n 20 ms Opus frames with aiortc's encoder, pass the packets not in `lost`
+    through aiortc's audio jitter buffer (as its receiver does) and decoder, and return the
+    decoded frames' pts (the RTP timestamps)."""
+    import fractions
+
+    from aiortc.codecs import get_decoder, get_encoder
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtpPacket
+    from av import AudioFrame
+
+    codec = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+    encoder, decoder = get_encoder(codec), get_decoder(codec)
+    buffer = JitterBuffer(capacity=16, prefetch=4)  # what aiortc's receiver uses for audio
+    pts: list[int] = []
+    for seq in range(n):
+        frame = AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(bytes(1920))
+        frame.sample_rate, frame.pts = 48000, seq * 960
+        frame.time_base = fractions.Fraction(1, 48000)
+        payload = encoder.encode(frame)[0][0]
+        if seq in lost:
+            continue
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+        packet._data = payload  # what the receiver's depacketizer sets
+        ready = buffer.add(packet)[1]
+        if ready is not None:
+            pts += [f.pts for f in decoder.decode(ready)]
+    return pts
+
+
+def test_aiortc_jitter_buffer_widens_each_hole_so_the_pattern_is_taken_before_it() -> None:
+    """Why RtpTap exists: out of aiortc's audio jitter buffer and decoder, a lost packet
+    also takes the frames queued in front of it (prefetch), so decoded frames overstate
+    loss bursts."""
+    lost = {10, 11, 12, 13, 30, 50, 51}
+    step = 48000 // 50
+    decoded = {pts // step for pts in _decoded_through_aiortc(lost, 80)}
+    missing = set(range(max(decoded))) - decoded
+    assert lost < missing and len(missing) > len(lost)
+
+
+def test_rtp_tap_reads_the_loss_pattern_from_a_real_aiortc_receiver() -> None:
+    """The tap wraps a real RTCRtpReceiver's packet handler, called the way aiortc's DTLS
+    transport calls it; the receiver still gets every packet."""
+    import inspect
+
+    from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+    from aiortc.rtp import RtpPacket
+
+    from harness.apps.sip.rtpstats import burst_ratio, gilbert_fit
+    from harness.apps.webrtc.media import RtpTap
+
+    assert "arrival_time_ms" in inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters
+    lost = {10, 11, 12, 13, 30, 50, 51}
+
+    async def feed() -> tuple[RtpTap, list[int]]:
+        dtls = RTCDtlsTransport(
+            RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()]
+        )
+        receiver = RTCRtpReceiver("audio", dtls)
+        handled: list[int] = []
+        original = receiver._handle_rtp_packet
+
+        async def count(packet, arrival_time_ms: int) -> None:
+            handled.append(packet.sequence_number)
+            await original(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = count
+        tap = RtpTap(48000)
+        tap.attach(receiver)
+        for seq in range(80):
+            if seq not in lost:
+                packet = RtpPacket(payload_type=111, sequence_number=(65530 + seq) % 65536,
+                                   timestamp=(seq * 960) % (1 << 32), ssrc=1)  # fmt: skip
+                await receiver._handle_rtp_packet(packet, arrival_time_ms=seq * 20)
+        return tap, handled
+
+    tap, handled = asyncio.run(feed())
+    assert len(handled) == 80 - len(lost)
+    pattern = [i not in lost for i in range(80)]
+    assert tap.summary() == {
+        "burst_r": round(burst_ratio(*gilbert_fit(pattern)), 4),
+        "mean_burst_len": round(7 / 3, 3),
+    }
+    assert tap.summary()["burst_r"] > 1.0  # runs of 4, 1 and 2: burstier than random

@@ -14,6 +14,8 @@ the per-packet jitter, which `jitter_mean_ms` / `jitter_max_ms` reproduce.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from harness.scoring.stats import percentile
 
 SEQ_MOD = 1 << 16
@@ -140,42 +142,19 @@ class ReceiverStats:
     def jitter_max_ms(self) -> float:
         return self._ms(self.jitter_max)
 
+    def _pattern(self) -> list[bool]:
+        """Received (True) or missing, for each sequence number first..last."""
+        return [ext in self._seen for ext in range(self.base_seq, self.extended_max + 1)]
+
     def loss_runs(self) -> list[int]:
         """Lengths of the runs of consecutive missing sequence numbers, first..last."""
-        runs, run = [], 0
-        for ext in range(self.base_seq, self.extended_max + 1):
-            if ext in self._seen:
-                if run:
-                    runs.append(run)
-                run = 0
-            else:
-                run += 1
-        return runs
+        return loss_runs(self._pattern())
 
     def markov(self) -> tuple[float, float]:
-        """(p, q) of a two-state Gilbert model: p = P(lost | previous received), q =
-        P(received | previous lost), counted over consecutive sequence numbers."""
-        r_to_l = r_total = l_to_r = l_total = 0
-        prev: bool | None = None
-        for ext in range(self.base_seq, self.extended_max + 1):
-            got = ext in self._seen
-            if prev is True:
-                r_total += 1
-                r_to_l += not got
-            elif prev is False:
-                l_total += 1
-                l_to_r += got
-            prev = got
-        p = r_to_l / r_total if r_total else 0.0
-        q = l_to_r / l_total if l_total else 1.0
-        return p, q
+        return gilbert_fit(self._pattern())
 
     def burst_r(self) -> float:
-        """ITU-T G.107 BurstR = 1/(p+q); 1.0 (random loss) when nothing was lost."""
-        p, q = self.markov()
-        if p == 0.0 or p + q <= 0.0:
-            return 1.0
-        return 1.0 / (p + q)
+        return burst_ratio(*self.markov())
 
     def summary(self) -> dict[str, float | int | None]:
         """Exactly DirectionStats' keys; `sent` stays 0 (the sender's count is merged by
@@ -197,3 +176,39 @@ class ReceiverStats:
             "owd_ms_p95": None if p95 is None else round(p95, 3),
             "duplicates": self.duplicates,
         }
+
+
+def loss_runs(received: list[bool]) -> list[int]:
+    """Lengths of the runs of consecutive missing packets in a received/missing pattern."""
+    runs, run = [], 0
+    for got in received:
+        if got:
+            if run:
+                runs.append(run)
+            run = 0
+        else:
+            run += 1
+    return runs
+
+
+def gilbert_fit(received: list[bool]) -> tuple[float, float]:
+    """(p, q) of a two-state Gilbert model: p = P(lost | previous received), q =
+    P(received | previous lost), counted over consecutive packets."""
+    r_to_l = r_total = l_to_r = l_total = 0
+    for prev, got in pairwise(received):
+        if prev:
+            r_total += 1
+            r_to_l += not got
+        else:
+            l_total += 1
+            l_to_r += got
+    p = r_to_l / r_total if r_total else 0.0
+    q = l_to_r / l_total if l_total else 1.0
+    return p, q
+
+
+def burst_ratio(p: float, q: float) -> float:
+    """ITU-T G.107 BurstR = 1/(p+q); 1.0 (random loss) when nothing was lost."""
+    if p == 0.0 or p + q <= 0.0:
+        return 1.0
+    return 1.0 / (p + q)

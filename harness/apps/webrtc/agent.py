@@ -44,7 +44,13 @@ from websockets.exceptions import InvalidHandshake
 from harness.apps.agent_io import emit, ms_since
 from harness.apps.sip.agent import classify as sip_classify
 from harness.apps.webrtc import ice
-from harness.apps.webrtc.media import PROBE_LABEL, PTIME_S, DelayProbes, ToneTrack
+from harness.apps.webrtc.media import (
+    PROBE_LABEL,
+    PTIME_S,
+    DelayProbes,
+    RtpTap,
+    ToneTrack,
+)
 from harness.apps.webrtc.netpath import new_loop
 from harness.apps.webrtc.signalling import PATH
 from harness.net.resolve import resolve_a
@@ -164,6 +170,7 @@ class Peer:
         self.connected_ms: float | None = None
         self.done = asyncio.Event()  # connected or failed
         self.remote_audio: asyncio.Task[None] | None = None
+        self.tap = RtpTap(CODECS[codec][1])
 
         @pc.on("iceconnectionstatechange")
         def _ice() -> None:
@@ -211,6 +218,7 @@ class Peer:
                         "lost": stat.packetsLost,
                         "expected": expected,
                         "jitter_ms": round(stat.jitter * 1000.0 / rate, 4),
+                        **self.tap.summary(),
                     }
         return out
 
@@ -223,7 +231,8 @@ class Peer:
 
 
 async def _drain(track: Any) -> None:
-    """Consume received audio (decoded frames are dropped; counting happens in aiortc)."""
+    """Consume received audio (decoded frames are dropped; counting happens in aiortc and
+    in the RtpTap)."""
     with contextlib.suppress(Exception):
         while True:
             await track.recv()
@@ -246,6 +255,7 @@ async def _try(
     try:
         transceiver = pc.addTransceiver(peer.track, direction="sendrecv")
         peer.prefer_codec(transceiver)
+        peer.tap.attach(transceiver.receiver)
         peer.probes.attach(pc.createDataChannel(PROBE_LABEL, ordered=False, maxRetransmits=0))
         await pc.setLocalDescription(await pc.createOffer())
         record["gather_ms"] = ms_since(peer.t0)
@@ -372,6 +382,7 @@ async def _answer(args: argparse.Namespace, offer: dict[str, Any]) -> Peer:
         if transceiver.kind == "audio":
             transceiver.sender.replaceTrack(peer.track)
             transceiver.direction = "sendrecv"
+            peer.tap.attach(transceiver.receiver)
     await pc.setLocalDescription(await pc.createAnswer())
     return peer
 

@@ -129,6 +129,8 @@ def _direction(rx: dict[str, Any] | None, sent: int, owd: dict[str, Any] | None)
         expected=int(rx.get("expected") or 0),
         lost=max(int(rx.get("lost") or 0), 0),
         jitter_ms=float(rx.get("jitter_ms") or 0.0),
+        burst_r=float(rx.get("burst_r") or 1.0),
+        mean_burst_len=float(rx.get("mean_burst_len") or 0.0),
         owd_ms_mean=(owd or {}).get("mean_ms"),
         owd_ms_p95=(owd or {}).get("p95_ms"),
     )

@@ -16,9 +16,12 @@ import json
 import math
 import struct
 import time
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
+
+from harness.apps.sip.rtpstats import ReceiverStats
 
 RATE = 48000
 PTIME_S = 0.020
@@ -63,6 +66,32 @@ class ToneTrack(MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, RATE)
         return frame
+
+
+class RtpTap:
+    """The loss pattern behind BurstR. aiortc's statistics give only counts, and its audio
+    jitter buffer turns each hole into a longer gap (the frames queued behind a hole are
+    dropped when it overflows), so decoded frames would overstate the bursts. The pattern
+    is taken from the RTP packets as they arrive, after SRTP and before that buffer, by
+    wrapping the receiver's packet handler (aiortc 1.16: RTCRtpReceiver._handle_rtp_packet,
+    which the DTLS transport awaits with arrival_time_ms; tests/unit/test_webrtc.py guards
+    the hook)."""
+
+    def __init__(self, clock_rate: int) -> None:
+        self.stats = ReceiverStats(clock_rate)
+
+    def attach(self, receiver: Any) -> None:
+        handle = receiver._handle_rtp_packet
+
+        async def tapped(packet: Any, arrival_time_ms: int) -> None:
+            self.stats.add(packet.sequence_number, packet.timestamp, time.monotonic_ns())
+            await handle(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = tapped
+
+    def summary(self) -> dict[str, float]:
+        s = self.stats.summary()
+        return {"burst_r": s["burst_r"], "mean_burst_len": s["mean_burst_len"]}
 
 
 class DelayProbes:
