@@ -10,9 +10,9 @@ own HTB class per leg; iptables CLASSIFY maps a flow's connmark code to its clas
 engine gives the n-th throttled flow slot n mod `slots`: up to `slots` concurrent flows
 get the full rate each, beyond that flows share a slot's rate (the event says which slot).
 A short pfifo under each class drops what exceeds the rate (policing, as TSPU does) rather
-than queueing it for seconds. HTB charges a GSO packet (veth senders with TSO pass
-64 KB ones) whole, after letting it out: short transfers from such senders run up to one
-GSO packet ahead of the rate; with MTU-sized packets, as on a wire, TCP goodput measured
+than queueing it for seconds. HTB charges a packet after letting it out, so the topology
+makes hosts send MTU-sized packets, as on a wire (harness.topology.base.WIRE_GSO_MAX; a
+64 KB GSO packet let a short transfer run ~16 % ahead of the rate): TCP goodput measured
 135-137 kbit/s at 140kbit (tests/e2e/test_censor_techniques_throttle.py).
 """
 

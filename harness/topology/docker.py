@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
-from harness.topology.base import Host, Topology, fqdn, run_checked
+from harness.topology.base import WIRE_GSO_MAX, Host, Topology, fqdn, run_checked
 
 LABEL_PREFIX = "org.gatecrash."
 RUN_LABEL, SLOT_LABEL, ROLE_LABEL = "org.gatecrash.run", "org.gatecrash.slot", "org.gatecrash.role"
@@ -250,7 +250,10 @@ class DockerTopology(Topology):
                     f"ip link set {side} up",
                 ]
         else:
-            script = [f"ip route replace default via {self.addresses.gateway(role)} dev eth0"]
+            script = [
+                f"ip link set eth0 gso_max_size {WIRE_GSO_MAX}",
+                f"ip route replace default via {self.addresses.gateway(role)} dev eth0",
+            ]
         code, out = self._client.containers.get(self.containers[role]).exec_run(
             ["sh", "-ec", "\n".join(script)]
         )

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
-from harness.topology.base import Host, Topology, fqdn, run_checked
+from harness.topology.base import WIRE_GSO_MAX, Host, Topology, fqdn, run_checked
 
 NS_PREFIX = "gc-"
 NETNS_ETC = Path("/etc/netns")
@@ -71,6 +71,7 @@ class NetnsTopology(Topology):
                 [
                     "link set lo up",
                     f"addr add {self.addresses.addr(role)}/{plen} dev eth0",
+                    f"link set eth0 gso_max_size {WIRE_GSO_MAX}",
                     "link set eth0 up",
                     f"route add default via {self.addresses.gateway(role)}",
                 ],

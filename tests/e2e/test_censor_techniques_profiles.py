@@ -19,7 +19,6 @@ from censor_sims.profiles import load_profile
 from censor_sims.technique import Technique, rate_bits
 from harness.pki import make_ca
 from harness.topology.dns import start_dns
-from tests.e2e.test_censor_techniques_throttle import wire_sized
 
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 
@@ -167,7 +166,6 @@ def test_iran_2020_whitelist_ports_and_fingerprints(topology, supervisor, tmp_pa
 
 def test_russia_tspu_2021_throttles_twitter_sni(topology, supervisor, tmp_path) -> None:
     _tls_server(topology, supervisor, tmp_path, blob=40_000)
-    wire_sized(topology, "client", "front")
     log = _profile_censor(topology, supervisor, tmp_path, "russia-tspu-2021")
     free = _curl(topology, "example.test", timeout=10).stdout.split()
     slow = _curl(topology, "abs.twimg.com", timeout=10).stdout.split()

@@ -22,15 +22,6 @@ from tests.conftest import start_censor
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 
 
-def wire_sized(topology, *roles: str) -> None:
-    """Senders emit MTU-sized packets, as on a wire. On veth a TCP sender's TSO hands the
-    censor 64 KB GSO packets; HTB lets one out whenever the class has any tokens and
-    charges it afterwards, so a short transfer ends up to one such packet (about +16% on
-    100 KB here) ahead of the rate. A real middlebox never sees such packets."""
-    for role in roles:
-        topology[role].run(["ip", "link", "set", "dev", "eth0", "gso_max_size", "1500"])
-
-
 _censor = start_censor
 
 
@@ -61,7 +52,6 @@ def _download(topology, name: str, port: int = 443) -> subprocess.Popen[str]:
 def test_bandwidth_throttle_limits_each_matching_flow(topology, supervisor, tmp_path) -> None:
     rate = "140kbit"
     _https_files(topology, supervisor, tmp_path, 56_000)
-    wire_sized(topology, "client", "front")
     _, log = _censor(topology, supervisor, tmp_path,
                      BandwidthThrottle(names=["twitter.test"], rate=rate, slots=4))  # fmt: skip
     free = _download(topology, "free.test")
@@ -234,7 +224,6 @@ print(got * 8 / (time.monotonic() - start))
 
 def test_bandwidth_throttle_class_triggered_limits_uploads(topology, supervisor, tmp_path) -> None:
     rate = "140kbit"
-    wire_sized(topology, "client", "voip")
     for port in (8080,):
         sink = supervisor.start(
             topology["voip"],

@@ -29,6 +29,7 @@ from harness.report.summary import build_summary
 from harness.runner import Runner
 from harness.scenario import parse_scenario
 from harness.topology.addressing import AddressPool
+from harness.topology.base import WIRE_GSO_MAX
 from harness.topology.cleanup import CleanReport, clean_docker, live_runs
 from harness.topology.docker import RUN_LABEL, DockerTopology
 from harness.topology.process import Supervisor
@@ -172,6 +173,12 @@ def test_inside_to_outside_packets_cross_the_censor(docker_topology) -> None:
         client.run(["ping", "-c", "2", "-W", "1", topo.addr("voip")], check=False).returncode != 0
     )
     assert voip.run(["ping", "-c", "1", "-W", "1", topo.addr("chat")], check=False).returncode == 0
+
+
+def test_hosts_send_wire_sized_packets(docker_topology) -> None:
+    for role in ("client", "voip", "proxy"):
+        details = docker_topology[role].run(["ip", "-d", "link", "show", "eth0"]).stdout
+        assert f"gso_max_size {WIRE_GSO_MAX} " in details, (role, details)
 
 
 def test_hosts_resolve_through_the_run_and_nothing_leaves_it(docker_topology) -> None:

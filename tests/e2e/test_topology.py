@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from harness.topology.addressing import AddressPool
+from harness.topology.base import WIRE_GSO_MAX
 from harness.topology.dns import start_dns
 from harness.topology.netns import NETNS_ETC, NetnsTopology, list_namespaces
 from tests.conftest import host_network_state
@@ -20,6 +21,13 @@ def test_client_reaches_servers_only_through_the_censor(topology) -> None:
     topology["censor"].run(["sysctl", "-qw", "net.ipv4.ip_forward=0"])
     lost = client.run(["ping", "-c", "1", "-W", "1", topology.addr("voip")], check=False)
     assert lost.returncode != 0
+
+
+def test_hosts_send_wire_sized_packets(topology) -> None:
+    """No 64 KB GSO packets reach the censor's shapers (see WIRE_GSO_MAX)."""
+    for role in ("client", "resolver", "voip", "chat", "proxy", "dns", "front"):
+        details = topology[role].run(["ip", "-d", "link", "show", "eth0"]).stdout
+        assert f"gso_max_size {WIRE_GSO_MAX} " in details, (role, details)
 
 
 def test_inside_resolver_answers_run_zone_names_via_outside_dns(topology, supervisor) -> None:
