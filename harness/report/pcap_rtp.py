@@ -12,6 +12,7 @@ Only cleartext RTP can be checked: through a tool the media is inside the tunnel
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,17 @@ class StreamPackets:
 
 
 def read_rtp(pcap: Path) -> list[StreamPackets]:
-    """Every RTP stream in the pcap, per (ssrc, leg), in capture order."""
+    """Every RTP stream in the pcap, per (ssrc, leg), in capture order.
+
+    pyshark runs in a thread of its own: in the main thread it attaches a SafeChildWatcher
+    to the main event loop, a process-wide SIGCHLD handler that nobody serves afterwards,
+    so in a long-lived process (a test session) every later child exit fills its wakeup
+    pipe ("BlockingIOError" warnings)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="pyshark") as pool:
+        return pool.submit(_read_rtp, pcap).result()
+
+
+def _read_rtp(pcap: Path) -> list[StreamPackets]:
     import pyshark  # imported here: tshark is needed only when a report checks a pcap
 
     streams: dict[tuple[str, int], StreamPackets] = {}
@@ -63,6 +74,7 @@ def read_rtp(pcap: Path) -> list[StreamPackets]:
             stream.packets.append((int(rtp.seq), int(rtp.timestamp), arrival_ns))
     finally:
         capture.close()
+        capture.eventloop.close()  # this thread's own loop (pyshark made it)
     return list(streams.values())
 
 

@@ -4,6 +4,7 @@ pyshark over tshark's dissectors) agree with the app's own figures, and the repo
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.evidence import gather
+from harness.report.pcap_rtp import read_rtp
 from harness.runner import Runner, read_results
 from harness.scenario import parse_scenario
 from tests.conftest import REPO
@@ -48,6 +50,17 @@ def test_pcap_figures_agree_with_the_app_in_both_directions(captured) -> None:
     # The comparison is not trivially 0 = 0: under the throttle most media is lost.
     throttled = gather(results["udp-throttle"]).pcap
     assert all(c.pcap["loss_pct"] > 50 and c.app["loss_pct"] > 50 for c in throttled)
+
+
+def test_reading_a_pcap_leaves_no_sigchld_handler_behind(captured) -> None:
+    """pyshark in the main thread would install a process-wide SIGCHLD handler on an event
+    loop nobody runs; later child exits then fill its wakeup pipe."""
+    (pcap, *_) = sorted(captured.glob("trials/**/*.pcap*"))
+    before = signal.getsignal(signal.SIGCHLD)
+    assert read_rtp(pcap), pcap
+    assert signal.getsignal(signal.SIGCHLD) == before
+    assert signal.set_wakeup_fd(-1) == -1  # no wakeup pipe was set either
+    subprocess.run(["true"], check=True)  # a child exit with nobody listening: no warning
 
 
 def test_report_shows_the_pcap_check_and_the_censor_evidence(captured) -> None:
