@@ -12,7 +12,7 @@ Only cleartext RTP can be checked: through a tool the media is inside the tunnel
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,17 @@ class StreamPackets:
 def read_rtp(pcap: Path) -> list[StreamPackets]:
     """Every RTP stream in the pcap, per (ssrc, leg), in capture order.
 
-    pyshark runs in a thread of its own: in the main thread it attaches a SafeChildWatcher
-    to the main event loop, a process-wide SIGCHLD handler that nobody serves afterwards,
-    so in a long-lived process (a test session) every later child exit fills its wakeup
-    pipe ("BlockingIOError" warnings)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="pyshark") as pool:
-        return pool.submit(_read_rtp, pcap).result()
+    pyshark, called from the main thread, installs a SafeChildWatcher on the main event
+    loop: a process-wide SIGCHLD handler that nobody serves afterwards, so in a long-lived
+    process (a test session) every later child exit fills its wakeup pipe ("BlockingIOError"
+    warnings). It is detached again after reading. (In a thread of its own pyshark uses the
+    threaded watcher instead, which lost tshark's exit status about 1 read in 6 here.)"""
+    watcher = asyncio.get_child_watcher()
+    try:
+        return _read_rtp(pcap)
+    finally:
+        asyncio.get_child_watcher().attach_loop(None)  # removes its SIGCHLD handler
+        asyncio.set_child_watcher(watcher)
 
 
 def _read_rtp(pcap: Path) -> list[StreamPackets]:
@@ -74,7 +79,6 @@ def _read_rtp(pcap: Path) -> list[StreamPackets]:
             stream.packets.append((int(rtp.seq), int(rtp.timestamp), arrival_ns))
     finally:
         capture.close()
-        capture.eventloop.close()  # this thread's own loop (pyshark made it)
     return list(streams.values())
 
 
