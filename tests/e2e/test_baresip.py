@@ -9,10 +9,12 @@ gap is a -20 ms step in the RFC 3550 estimator, which then decays): at 15 % loss
 come every ~7 packets and the running value stays within about 6 % of its mean, so one
 sample of it (the sip app's final value, baresip's RTCP snapshot) is comparable; at 5 %
 loss (80 kbit/s) it swings by a third between drops and single samples differ by 30 %.
-On the open network jitter is only scheduling noise and the 20 % criterion does not hold:
-baresip stamps arrivals with its 1 ms clock and its ausine source wakes every 4 ms (1-2 ms
-of jitter, more on a busy machine) where the sip app measures about 0.5 ms; there the sip
-app's must be below 1 ms and baresip's below its source's 4 ms wake period.
+On the open network jitter is only the senders' scheduling and the 20 % criterion does not
+hold: baresip's ausine source wakes every 4 ms and its streams leave with 1-2 ms of jitter
+(more on a busy machine; it also stamps arrivals with a 1 ms clock) where the sip app's
+leave with about 0.5 ms. The censor's pcap shows it: each app agrees with the wire about
+its own streams, and baresip's are the more jittery there. The sip app's jitter must be
+below 1 ms and baresip's below its source's 4 ms wake period.
 
 11 s calls: baresip reports jitter only from an RTCP snapshot (a report every 5 s), and
 the throttle may drop a report; 11 s gives each direction two. Then baresip through a
@@ -28,6 +30,7 @@ import psutil
 import pytest
 
 from harness.apps.baresip.report import parse_summary, parse_table
+from harness.report.evidence import gather
 from harness.results import DirectionStats, TrialResult
 from harness.runner import Runner
 from harness.scenario import parse_scenario
@@ -41,6 +44,7 @@ trials: 1
 call_seconds: 11
 apps: [sip, baresip]
 tools: [direct]
+capture: true
 censors:
   open: []
   udp-throttle: [{type: udp_throttle, rate: 72kbit}]
@@ -123,6 +127,23 @@ def test_open_network_loss_agrees_and_jitter_is_only_timer_noise(side_by_side):
         assert abs(s.loss_pct - b.loss_pct) <= 1.0, (s, b)
         assert s.loss_pct == 0.0 and b.loss_pct == 0.0
         assert s.jitter_ms < 1.0 and 0 < b.jitter_ms < 4.0, (s.jitter_ms, b.jitter_ms)
+
+
+def test_open_network_each_app_measures_its_own_streams_as_the_pcap_does(side_by_side):
+    """Where the open-network jitter differs, the streams differ, not the measurements:
+    recomputed from the censor's pcap (tshark's timestamps, microseconds), each app's
+    figures agree with the wire for its own streams, and baresip's streams are the more
+    jittery on the wire."""
+    wire = {}
+    for app in ("sip", "baresip"):
+        evidence = gather(side_by_side[("open", app)])
+        assert evidence.pcap_note is None, evidence.pcap_note
+        assert {c.direction for c in evidence.pcap} == {"up", "down"}, app
+        for check in evidence.pcap:
+            assert check.agree, (app, check.direction, check.why)
+        wire[app] = max(c.pcap["jitter_ms"] for c in evidence.pcap)
+    print(f"\nopen network, wire jitter (worse direction): {wire}")
+    assert wire["baresip"] > wire["sip"], wire
 
 
 def test_throttle_degrades_both_apps_alike_loss_within_1pt_jitter_within_20pct(side_by_side):
