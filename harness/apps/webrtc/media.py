@@ -70,8 +70,9 @@ class ToneTrack(MediaStreamTrack):
 
 class RtpTap:
     """The loss pattern behind BurstR. aiortc's statistics give only counts, and its audio
-    jitter buffer turns each hole into a longer gap (the frames queued behind a hole are
-    dropped when it overflows), so decoded frames would overstate the bursts. The pattern
+    jitter buffer turns each hole into a longer gap (it stalls at the hole and, when it
+    overflows, drops the frames it held ahead of it), so decoded frames would overstate the
+    bursts. The pattern
     is taken from the RTP packets as they arrive, after SRTP and before that buffer, by
     wrapping the receiver's packet handler (aiortc 1.16: RTCRtpReceiver._handle_rtp_packet,
     which the DTLS transport awaits with arrival_time_ms; tests/unit/test_webrtc.py guards
