@@ -33,7 +33,7 @@ from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
 from harness.tools.tun_mode import load_tool
 from harness.topology.addressing import AddressPool
-from harness.topology.base import Topology
+from harness.topology.base import AddressInUse, Topology
 from harness.topology.cleanup import STATE_DIR
 from harness.topology.dns import DNSMASQ, start_dns
 from harness.topology.docker import DockerTopology
@@ -87,6 +87,8 @@ class ResumeError(Exception):
 
 
 # Scenario fields that change what a trial measures: a resumed run must not mix them.
+BLOCK_ATTEMPTS = 16  # address blocks a trial tries before a taken block is an error
+
 _TRIAL_FIELDS = (
     "call_seconds", "sip", "xmpp", "baresip", "signal_like", "whatsapp_like", "telegram_like",
     "webrtc", "capture",
@@ -217,6 +219,23 @@ class Runner:
                     self.on_trial(result)
         return results
 
+    def _topology(self, stack: contextlib.ExitStack, tdir: Path) -> Topology:
+        """The trial's hosts on a free address block. Docker networks are daemon-wide, so
+        a block may be held by another run on the same daemon (or a crashed run's
+        leftovers): this run sets it aside and takes the next one."""
+        for attempt in range(1, BLOCK_ATTEMPTS + 1):
+            addresses = self.pool.acquire()
+            stack.callback(self.pool.release, addresses)
+            try:
+                return stack.enter_context(
+                    self.backend(self.run_id, 0, addresses, tdir)  # type: ignore[arg-type]
+                )
+            except AddressInUse:  # the topology has already removed what it made
+                self.pool.set_aside(addresses)
+                if attempt == BLOCK_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def trial_dir(self, censor: str, tool: str, app: str, trial: int) -> Path:
         return self.out_dir / "trials" / censor / tool / app / str(trial)
 
@@ -242,11 +261,7 @@ class Runner:
 
         try:
             with contextlib.ExitStack() as stack:
-                addresses = self.pool.acquire()
-                stack.callback(self.pool.release, addresses)
-                topology = stack.enter_context(
-                    self.backend(self.run_id, 0, addresses, tdir)  # type: ignore[arg-type]
-                )
+                topology = self._topology(stack, tdir)
                 lap("topology")
                 supervisor = Supervisor(tdir / "logs")
                 stack.callback(supervisor.stop_all)

@@ -82,6 +82,7 @@ class AddressPool:
         if self.network.prefixlen > BLOCK_PREFIX:
             raise ValueError(f"address pool {pool} is smaller than one /{BLOCK_PREFIX} block")
         self._free = list(self.network.subnets(new_prefix=BLOCK_PREFIX))
+        self._aside: set[ipaddress.IPv4Network] = set()
         self._lock = threading.Lock()
 
     def acquire(self) -> TrialAddresses:
@@ -92,4 +93,10 @@ class AddressPool:
 
     def release(self, addresses: TrialAddresses) -> None:
         with self._lock:
-            self._free.insert(0, addresses.block)
+            if addresses.block not in self._aside:
+                self._free.insert(0, addresses.block)
+
+    def set_aside(self, addresses: TrialAddresses) -> None:
+        """Never hand this block out again: something outside the run holds it."""
+        with self._lock:
+            self._aside.add(addresses.block)

@@ -29,6 +29,11 @@ class CommandFailed(RuntimeError):
     """A setup command failed; the message names the command and its stderr."""
 
 
+class AddressInUse(RuntimeError):
+    """A trial's address block is taken outside the trial (on the docker backend: another
+    Docker network of the same daemon); says which and what to do."""
+
+
 @dataclass
 class Host:
     """One host of a trial. `wrap` turns an argv into one that runs inside the host."""

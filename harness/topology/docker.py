@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
-from harness.topology.base import WIRE_GSO_MAX, Host, Topology, fqdn, run_checked
+from harness.topology.base import (
+    WIRE_GSO_MAX,
+    AddressInUse,
+    Host,
+    Topology,
+    fqdn,
+    run_checked,
+)
 
 LABEL_PREFIX = "org.gatecrash."
 RUN_LABEL, SLOT_LABEL, ROLE_LABEL = "org.gatecrash.run", "org.gatecrash.slot", "org.gatecrash.role"
@@ -53,10 +60,6 @@ KILL_AFTER_S = 1.0
 
 def container_name(run_id: str, slot: int, role: str) -> str:
     return f"{NAME_PREFIX}{run_id}-{slot}-{role}"
-
-
-class AddressInUse(RuntimeError):
-    """A trial's address block is taken by another Docker network; says which and what to do."""
 
 
 class DockerHost(Host):
@@ -155,7 +158,7 @@ class DockerTopology(Topology):
             raise AddressInUse(
                 f"Docker network for {subnet} not created: {self._holder(subnet)} already "
                 "uses that block. If it is left from a crashed run, `gatecrash clean` removes "
-                "it; two docker-backend runs cannot run side by side on one daemon."
+                "it; a run tries the next block (runs side by side on one daemon do so)."
             ) from None
 
     def _holder(self, subnet: str) -> str:

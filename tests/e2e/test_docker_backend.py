@@ -320,8 +320,8 @@ def test_missing_image_that_cannot_be_built_is_a_clear_error(images, client, tmp
 
 
 def test_a_taken_address_block_is_named_and_nothing_is_left(images, client, tmp_path) -> None:
-    """Two docker-backend runs on one daemon would use the same blocks: the second says who
-    holds it (e.g. a crashed run's network) and leaves nothing of its own behind."""
+    """A topology whose block another Docker network holds says who holds it (e.g. a
+    crashed run's network) and leaves nothing of its own behind."""
     from docker.types import IPAMConfig, IPAMPool
 
     from harness.topology.docker import AddressInUse
@@ -335,5 +335,35 @@ def test_a_taken_address_block_is_named_and_nothing_is_left(images, client, tmp_
         with pytest.raises(AddressInUse, match=r"network not-gatecrash .*gatecrash clean"):
             topo.__enter__()
         assert _labelled(client, topo.run_id) == []
+    finally:
+        squatter.remove()
+
+
+SMALL = """
+name: e2e-docker-taken-block
+trials: 2
+call_seconds: 1
+apps: [sip]
+tools: [direct]
+censors: {open: []}
+"""
+
+
+def test_a_run_steps_over_a_block_another_network_holds(images, client, tmp_path) -> None:
+    """Docker networks are daemon-wide: with the first block held by someone else (another
+    run, a crashed run's leftovers), a run sets that block aside and uses the next one,
+    in every trial; the holder is left alone and nothing of the run stays."""
+    from docker.types import IPAMConfig, IPAMPool
+
+    first = AddressPool().acquire()
+    squatter = client.networks.create(
+        "not-gatecrash-2", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(first.inside))])
+    )
+    try:
+        runner = Runner(parse_scenario(SMALL), tmp_path / "out", backend="docker")
+        results = runner.run()
+        assert [r.outcome for r in results] == ["ok", "ok"], [r.error for r in results]
+        assert client.networks.get(squatter.id).name == "not-gatecrash-2"
+        assert _labelled(client, runner.run_id) == []
     finally:
         squatter.remove()

@@ -77,3 +77,16 @@ def test_container_labels_name_run_trial_and_creator(tmp_path) -> None:
     assert topo.labels["org.gatecrash.pid"] == str(os.getpid())
     assert topo["censor"].container == "gc-abc123-0-censor"
     assert topo["client"].wrap(["true"])[-2:] == ["--", "true"]
+
+
+def test_a_block_set_aside_is_never_handed_out_again() -> None:
+    from harness.topology.addressing import AddressPool
+
+    pool = AddressPool("10.77.0.0/23")  # two blocks
+    first = pool.acquire()
+    pool.set_aside(first)
+    pool.release(first)  # the trial's cleanup still releases it: ignored
+    second = pool.acquire()
+    assert second.block != first.block
+    pool.release(second)
+    assert pool.acquire().block == second.block  # an ordinary release is reused
