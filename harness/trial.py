@@ -22,6 +22,13 @@ class Endpoint:
     socks: str | None = None  # host:port of a SOCKS5 server in the client host
     udp: bool = False  # the SOCKS5 server relays UDP (UDP ASSOCIATE)
 
+    def agent_args(self, udp: bool = True) -> list[str]:
+        """Our agents' flags for going through the tool: `--socks HOST:PORT`, and
+        `--socks-udp` when the tool relays UDP and the agent has UDP to send (`udp`)."""
+        if not self.socks:
+            return []
+        return ["--socks", self.socks, *(["--socks-udp"] if udp and self.udp else [])]
+
 
 @dataclass
 class TrialContext:

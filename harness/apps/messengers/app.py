@@ -62,9 +62,8 @@ class MessengerApp(App):
             "client", "--profile", self.profile, "--port", str(opts.port),
             "--count", str(opts.messages), "--interval-ms", str(opts.interval_ms),
             "--timeout", str(opts.timeout_s), *self.client_args(ctx),
+            *ctx.endpoint.agent_args(udp=False),
         ]  # fmt: skip
-        if ctx.endpoint.socks:
-            args += ["--socks", ctx.endpoint.socks]
         client = ctx.supervisor.start(
             ctx.topology["client"], f"{self.profile}-client", ctx.agent(AGENT, *args)
         )

@@ -73,11 +73,8 @@ class SipApp(App):
             "--transport", opts.transport,
             "--duration", str(ctx.scenario.call_seconds),
             "--setup-timeout", str(opts.setup_timeout_s),
+            *ctx.endpoint.agent_args(),
         ]  # fmt: skip
-        if ctx.endpoint.socks:
-            args += ["--socks", ctx.endpoint.socks]
-            if ctx.endpoint.udp:
-                args.append("--socks-udp")
         caller = ctx.supervisor.start(ctx.topology["client"], "caller", ctx.agent(AGENT, *args))
         mine = result_of(caller, self._budget(ctx))
         # Without a call the callee has nothing to wait for: stop it (it still reports).

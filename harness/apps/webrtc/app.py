@@ -104,11 +104,8 @@ class WebRtcApp(App):
             "--turn-password", self.turn_password,
             "--attempt-timeout", str(opts.attempt_timeout_s),
             "--duration", str(ctx.scenario.call_seconds),
+            *ctx.endpoint.agent_args(),
         ]  # fmt: skip
-        if ctx.endpoint.socks:
-            args += ["--socks", ctx.endpoint.socks]
-            if ctx.endpoint.udp:
-                args.append("--socks-udp")
         caller = ctx.supervisor.start(ctx.topology["client"], "caller", ctx.agent(AGENT, *args))
         mine = result_of(caller, self._budget(ctx))
         theirs = result_of(self.callee, 5 if mine.get("setup_ok") else 0, stop=True)

@@ -65,9 +65,8 @@ class XmppApp(App):
             "--count", str(opts.messages),
             "--interval-ms", str(opts.interval_ms),
             "--timeout", str(opts.timeout_s),
+            *ctx.endpoint.agent_args(udp=False),
         ]  # fmt: skip
-        if ctx.endpoint.socks:
-            args += ["--socks", ctx.endpoint.socks]
         sender = ctx.supervisor.start(ctx.topology["client"], "sender", ctx.agent(AGENT, *args))
         mine = result_of(sender, self._budget(ctx))
         self.receiver.stop()
