@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Coroutine
@@ -21,6 +22,18 @@ def emit(obj: dict[str, Any]) -> None:
 def ms_since(t0: float) -> float:
     """Milliseconds since a time.monotonic() reading."""
     return round((time.monotonic() - t0) * 1000.0, 3)
+
+
+async def cancelled_by_sigterm(coro: Coroutine[Any, Any, None]) -> bool:
+    """Run an agent's role; SIGTERM (the harness stopping it) cancels it. True when it was
+    so cancelled, for the result to say why it ended early."""
+    task = asyncio.ensure_future(coro)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        return True
+    return False
 
 
 def run_and_report(coro: Coroutine[Any, Any, dict[str, Any]]) -> int:

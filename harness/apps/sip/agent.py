@@ -29,13 +29,12 @@ import asyncio
 import contextlib
 import errno
 import logging
-import signal
 import sys
 import time
 import traceback
 from typing import Any
 
-from harness.apps.agent_io import emit, ms_since
+from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.sip import sdp
 from harness.apps.sip.rtp import RtpEndpoint
 from harness.apps.sip.rtpstats import ReceiverStats
@@ -324,12 +323,7 @@ async def run_callee(args: argparse.Namespace, result: dict[str, Any]) -> None:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the role; SIGTERM (the supervisor stopping us) still yields a result line."""
     result = new_result(args.role, args.transport)
-    task = asyncio.ensure_future(ROLES[args.role](args, result))
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
+    if await cancelled_by_sigterm(ROLES[args.role](args, result)):
         _add_error(result, "terminated by SIGTERM")
     return result
 

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import ssl
 import sys
 import time
@@ -41,7 +40,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
-from harness.apps.agent_io import emit, ms_since
+from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.sip.agent import classify as sip_classify
 from harness.apps.webrtc import ice
 from harness.apps.webrtc.media import (
@@ -463,11 +462,7 @@ async def _probe_current(current: Any, stop: asyncio.Event) -> None:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     result = new_result(args.role, getattr(args, "policy", "all"), args.codec)
-    task = asyncio.ensure_future(ROLES[args.role](args, result))
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
+    if await cancelled_by_sigterm(ROLES[args.role](args, result)):
         _add_error(result, "terminated by SIGTERM")
     return result
 
