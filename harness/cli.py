@@ -123,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.programs import MissingProgram
     from harness.report.summary import build_summary, write_summary
     from harness.report.terminal import print_summary
-    from harness.runner import Runner
+    from harness.runner import Runner, default_jobs
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or f"results/{scenario.name}-{stamp}")
@@ -146,8 +146,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{result.outcome}",
         )
 
+    def on_retry(result) -> None:
+        fault = result.fault.kind if result.fault else result.error
+        console.print(
+            f"harness fault in {result.censor}/{result.tool}/{result.app} #{result.trial} "
+            f"(attempt {result.attempt}): {fault}; trying again",
+            highlight=False,
+            markup=False,
+        )
+
     runner = Runner(
-        scenario, out, backend=args.backend, on_trial=on_trial, resume=bool(args.resume)
+        scenario,
+        out,
+        backend=args.backend,
+        on_trial=on_trial,
+        on_retry=on_retry,
+        resume=bool(args.resume),
+        jobs=args.jobs or default_jobs(),
+        retries=args.retries,
     )
     try:
         with progress:
@@ -434,6 +450,23 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash", description="Does your circumvention tool still carry a call?"
@@ -451,6 +484,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="DIR",
         help="continue the run in DIR: skip trials already recorded, append the rest",
+    )
+    run.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="trials side by side (default: two per core, at most 8; 1 runs them in turn)",
+    )
+    run.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=2,
+        metavar="N",
+        help="attempts after a harness fault, per trial (default 2); faults never count as "
+        "censorship",
     )
     run.set_defaults(func=cmd_run)
     _tools_dir_option(run)

@@ -6,14 +6,22 @@ Units are in the field names (`_ms`, `_pct`, `_s`); the metric sources are named
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+# 2: outcome "harness-fault" with `fault`, and `attempt` (a retried trial has several
+# records). Version 1 files are still read: they have neither.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
-# Outcome classes, from DESIGN.md. "ok" is the only success.
-OUTCOMES = (
+# Outcome classes. "ok" is the only success. Every class but "harness-fault" is what the
+# app saw through the network: evidence about the censor ("error" is a failure the app
+# could not classify further). "harness-fault" is the harness's own failure (a topology,
+# server, agent or tool that broke for a reason the censor did not cause): never evidence,
+# never in a success ratio, retried.
+Outcome = Literal[
     "ok",
     "dns-failure",
     "reset",
@@ -25,7 +33,13 @@ OUTCOMES = (
     "no-media",
     "tool-failure",
     "error",
-)
+    "harness-fault",
+]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+FAULT_OUTCOME = "harness-fault"
+
+# Where in a trial a fault happened: the runner's phases.
+FaultPhase = Literal["topology", "servers", "censor", "tool", "app", "teardown"]
 
 
 class _Model(BaseModel):
@@ -104,6 +118,14 @@ class WebRtcMetrics(_Model):
     via_proxy: list[str] = Field(default_factory=list)
 
 
+class Fault(_Model):
+    """A harness fault: which phase, what broke (a short class), and the detail."""
+
+    phase: FaultPhase
+    kind: str  # e.g. topology-setup, server-not-ready, agent-crashed, tool-start, exception
+    detail: str
+
+
 class TrialResult(_Model):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -114,8 +136,13 @@ class TrialResult(_Model):
     trial: int
     started_at: str  # ISO 8601, UTC
     wall_s: float = 0.0
-    outcome: str = "error"
+    outcome: Outcome = "error"
     error: str | None = None
+    fault: Fault | None = None  # set exactly when outcome is "harness-fault"
+    attempt: int = 0  # 0 first; a retry after a harness fault is attempt 1, 2, ...
+    # Objects the trial's tear-down could not remove (left labelled for `gatecrash clean`);
+    # the measurement stands, later trials use other names.
+    leftovers: list[str] = Field(default_factory=list)
     tool_setup_ms: float | None = None
     call: CallMetrics | None = None
     message: MessageMetrics | None = None
@@ -131,3 +158,31 @@ class TrialResult(_Model):
     @property
     def key(self) -> tuple[str, str, str, int]:
         return (self.censor, self.tool, self.app, self.trial)
+
+    @property
+    def is_fault(self) -> bool:
+        return self.outcome == FAULT_OUTCOME
+
+
+def final_attempts(results: Iterable[TrialResult]) -> list[TrialResult]:
+    """One record per trial: its last attempt that was not a harness fault, else its last
+    attempt (a fault). Order: the order each trial first appears."""
+    chosen: dict[tuple[str, str, str, int], TrialResult] = {}
+    for result in results:
+        held = chosen.get(result.key)
+        if (
+            held is None
+            or (held.is_fault and not result.is_fault)
+            or (held.is_fault == result.is_fault and result.attempt >= held.attempt)
+        ):
+            chosen[result.key] = result
+    return list(chosen.values())
+
+
+def fault_attempts(results: Iterable[TrialResult]) -> dict[tuple[str, str, str], int]:
+    """Per cell, how many attempts ended in a harness fault (retried or not)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for result in results:
+        if result.is_fault:
+            counts[result.cell] = counts.get(result.cell, 0) + 1
+    return counts

@@ -10,13 +10,16 @@ rest appended, so an interrupted suite does not start over.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import secrets
 import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,10 +28,16 @@ from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from harness import registry
 from harness.apps.base import App
+from harness.faults import (
+    ClientPacketCounter,
+    agent_fault,
+    fault_from_exception,
+    tool_failure_is_fault,
+)
 from harness.pki import CA, make_ca
 from harness.programs import require
 from harness.report.loading import RunInputError, load_scenario_json, read_results_tolerant
-from harness.results import TrialResult
+from harness.results import FAULT_OUTCOME, FaultPhase, TrialResult, final_attempts
 from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
 from harness.tools.tun_mode import load_tool
@@ -42,6 +51,16 @@ from harness.topology.process import ProcessFailed, Supervisor
 from harness.trial import TrialContext
 
 BACKENDS: dict[str, type[Topology]] = {"netns": NetnsTopology, "docker": DockerTopology}
+DEFAULT_RETRIES = 2  # attempts after a harness fault, per trial
+TrialKey = tuple[str, str, str, int]  # (censor, tool, app, trial)
+# Called at the start of each phase of each attempt: tests make one phase fail through it.
+FaultHook = Callable[[FaultPhase, TrialKey, int], None]
+
+
+def default_jobs() -> int:
+    """Trials side by side: a trial mostly waits on its call, so two per core; at most 8,
+    where CPU contention starts to show in the measurements (benchmarks/throughput.py)."""
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
 
 
 def new_run_id() -> str:
@@ -146,6 +165,10 @@ def load_resumable(scenario: Scenario, out_dir: Path) -> list[TrialResult]:
 
 
 class Runner:
+    """Runs the trials of a scenario, `jobs` side by side, each attempt on its own address
+    block and names; a trial whose attempt ends in a harness fault is tried again, up to
+    `retries` times, and every attempt is recorded."""
+
     def __init__(
         self,
         scenario: Scenario,
@@ -154,18 +177,36 @@ class Runner:
         run_id: str | None = None,
         on_trial: Callable[[TrialResult], None] | None = None,
         resume: bool = False,
+        jobs: int = 1,
+        retries: int = DEFAULT_RETRIES,
+        only: Collection[TrialKey] | None = None,
+        fault_hook: FaultHook | None = None,
+        on_retry: Callable[[TrialResult], None] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        if jobs < 1 or retries < 0:
+            raise ValueError(f"need jobs >= 1 and retries >= 0, got {jobs} and {retries}")
         self.scenario, self.out_dir, self.backend = scenario, out_dir, BACKENDS[backend]
         self.run_id = run_id or new_run_id()
-        self.on_trial = on_trial or (lambda r: None)
+        self.on_trial = on_trial or (lambda r: None)  # a trial's last attempt
+        self.on_retry = on_retry or (lambda r: None)  # an attempt that ended in a fault, retried
         self.pool = AddressPool()
         self.results_path = out_dir / "results.jsonl"
         self.resume = resume
         self.resume_warnings: list[str] = []
+        self.jobs, self.retries = jobs, retries
+        self.only = None if only is None else set(only)
+        self.fault_hook = fault_hook or (lambda phase, key, attempt: None)
+        # For preflight only: each trial gets instances of its own, since apps and tools
+        # keep a trial's state (passwords, agents) on themselves and trials run side by side.
         self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
         self.tools: dict[str, Tool] = {n: load_tool(n) for n in scenario.tools}
+        self._slots = itertools.count()  # every attempt of the run gets its own names
+        self._slot_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._active: dict[int, Supervisor] = {}  # slot -> the running attempt's processes
 
     def preflight(self) -> None:
         """Fail before anything starts when a program is missing (names the package)."""
@@ -198,28 +239,92 @@ class Runner:
                     f.write(b"\n")
         return read.results
 
+    def trial_keys(self) -> list[TrialKey]:
+        """Every trial of the scenario (or of `only`), cell by cell in file order."""
+        keys = [(*cell, n) for cell in self.scenario.cells() for n in range(self.scenario.trials)]
+        return [k for k in keys if self.only is None or k in self.only]
+
     def run(self) -> list[TrialResult]:
+        """Every attempt's record, in the order they ended (a resumed run's first)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.resume:
             load_resumable(self.scenario, self.out_dir)  # raises ResumeError on a mismatch
         results: list[TrialResult] = self.recorded() if self.resume else []
-        done = {r.key for r in results}
+        # A trial is done when it has a record that is not a fault; one that ended in
+        # faults is tried again on resume (the harness may have been fixed meanwhile).
+        done = {r.key for r in final_attempts(results) if not r.is_fault}
         (self.out_dir / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
         self.preflight()
         ca = make_ca(self.out_dir / "pki")
+        pending = [key for key in self.trial_keys() if key not in done]
+        next_attempt = {r.key: r.attempt + 1 for r in results}
         with terminate_as_interrupt(), run_state(self.run_id, self.out_dir):
-            for censor, tool, app in self.scenario.cells():
-                for trial in range(self.scenario.trials):
-                    if (censor, tool, app, trial) in done:
-                        continue
-                    result = self.run_trial(censor, tool, app, trial, ca)
-                    with self.results_path.open("a") as f:
-                        f.write(result.model_dump_json() + "\n")
-                    results.append(result)
-                    self.on_trial(result)
+            self._run_all(pending, next_attempt, ca, results)
         return results
 
-    def _topology(self, stack: contextlib.ExitStack, tdir: Path) -> Topology:
+    def _run_all(
+        self,
+        pending: list[TrialKey],
+        next_attempt: dict[TrialKey, int],
+        ca: CA,
+        results: list[TrialResult],
+    ) -> None:
+        """Trials on `jobs` worker threads; the main thread records each attempt as it ends
+        and, on Ctrl-C or SIGTERM, stops every running trial and waits for its tear-down."""
+        queue = iter(pending)
+        running: dict[Future[list[TrialResult]], TrialKey] = {}
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="trial") as workers:
+            try:
+                for key in itertools.islice(queue, self.jobs):
+                    running[workers.submit(self._trial, key, next_attempt.get(key, 0), ca)] = key
+                while running:
+                    finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        del running[future]
+                        results.extend(future.result())
+                        key = next(queue, None)
+                        if key is not None:
+                            attempt = next_attempt.get(key, 0)
+                            running[workers.submit(self._trial, key, attempt, ca)] = key
+            except BaseException:
+                self._stop_running(list(running))
+                raise
+
+    def _stop_running(self, futures: list[Future[list[TrialResult]]]) -> None:
+        """Ends every running trial: its programs are stopped so that its worker unwinds
+        (the next phase boundary raises), and its tear-down runs before we return."""
+        self._stopping.set()
+        for future in futures:
+            future.cancel()
+        for supervisor in list(self._active.values()):
+            with contextlib.suppress(Exception):
+                supervisor.stop_all(grace=0.5)
+        wait(futures, timeout=120)
+
+    def _trial(self, key: TrialKey, first_attempt: int, ca: CA) -> list[TrialResult]:
+        """One trial: attempts until one is not a harness fault or the retries are used up.
+        Each attempt is appended to results.jsonl and reported as soon as it ends."""
+        attempts = []
+        last = first_attempt + self.retries
+        for attempt in range(first_attempt, last + 1):
+            result = self.run_trial(*key, ca, attempt=attempt)
+            if self._stopping.is_set():
+                break  # an interrupted attempt says nothing: not recorded
+            again = result.is_fault and attempt < last
+            with self._write_lock:
+                with self.results_path.open("a") as f:
+                    f.write(result.model_dump_json() + "\n")
+                (self.on_retry if again else self.on_trial)(result)
+            attempts.append(result)
+            if not again:
+                break
+        return attempts
+
+    def _new_slot(self) -> int:
+        with self._slot_lock:
+            return next(self._slots)
+
+    def _topology(self, stack: contextlib.ExitStack, tdir: Path, slot: int) -> Topology:
         """The trial's hosts on a free address block. Docker networks are daemon-wide, so
         a block may be held by another run on the same daemon (or a crashed run's
         leftovers): this run sets it aside and takes the next one."""
@@ -228,7 +333,7 @@ class Runner:
             stack.callback(self.pool.release, addresses)
             try:
                 return stack.enter_context(
-                    self.backend(self.run_id, 0, addresses, tdir)  # type: ignore[arg-type]
+                    self.backend(self.run_id, slot, addresses, tdir)  # type: ignore[arg-type]
                 )
             except AddressInUse:  # the topology has already removed what it made
                 self.pool.set_aside(addresses)
@@ -236,10 +341,14 @@ class Runner:
                     raise
         raise AssertionError("unreachable")
 
-    def trial_dir(self, censor: str, tool: str, app: str, trial: int) -> Path:
-        return self.out_dir / "trials" / censor / tool / app / str(trial)
+    def trial_dir(self, censor: str, tool: str, app: str, trial: int, attempt: int = 0) -> Path:
+        """Where a trial's logs go; a retried attempt gets a directory of its own."""
+        tdir = self.out_dir / "trials" / censor / tool / app / str(trial)
+        return tdir if attempt == 0 else tdir.with_name(f"{trial}.attempt{attempt}")
 
-    def run_trial(self, censor: str, tool: str, app: str, trial: int, ca: CA) -> TrialResult:
+    def run_trial(
+        self, censor: str, tool: str, app: str, trial: int, ca: CA, attempt: int = 0
+    ) -> TrialResult:
         started = time.monotonic()
         result = TrialResult(
             run_id=self.run_id,
@@ -248,64 +357,128 @@ class Runner:
             tool=tool,
             app=app,
             trial=trial,
+            attempt=attempt,
             started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
-        tdir = self.trial_dir(censor, tool, app, trial)
+        key = (censor, tool, app, trial)
+        tdir = self.trial_dir(censor, tool, app, trial, attempt)
         tdir.mkdir(parents=True, exist_ok=True)
+        slot = self._new_slot()
         mark = [started]
+        phase: list[FaultPhase] = ["topology"]
 
-        def lap(phase: str) -> None:
+        def enter(next_phase: FaultPhase) -> None:
+            """Close the current phase's lap, and start `next_phase` (a stop point)."""
             now = time.monotonic()
-            result.phases_ms[phase] = round((now - mark[0]) * 1000, 1)
+            if next_phase != "topology":
+                result.phases_ms[phase[0]] = round((now - mark[0]) * 1000, 1)
             mark[0] = now
+            phase[0] = next_phase
+            if self._stopping.is_set():
+                raise Interrupted("the run is stopping")
+            if next_phase != "teardown":
+                self.fault_hook(next_phase, key, attempt)
 
+        topology: Topology | None = None
         try:
             with contextlib.ExitStack() as stack:
-                topology = self._topology(stack, tdir)
-                lap("topology")
+                enter("topology")
+                topology = self._topology(stack, tdir, slot)
+                enter("servers")
                 supervisor = Supervisor(tdir / "logs")
                 stack.callback(supervisor.stop_all)
+                self._active[slot] = supervisor
+                stack.callback(self._active.pop, slot, None)
                 ctx = TrialContext(
                     self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca
                 )
+                the_app, the_tool = registry.load(registry.APPS, app)(), load_tool(tool)
                 start_dns(topology, supervisor)
-                self.apps[app].start_servers(ctx)
-                lap("servers")
-                if self.scenario.capture:
-                    pcap = tdir / "censor.pcapng"
-                    dumpcap = start_capture(topology["censor"], supervisor, pcap)
-                    stack.callback(stop_capture, dumpcap)
-                    result.logs["pcap"] = str(pcap)
-                log = EventLog(tdir / "censor.jsonl")
-                the_censor = Censor(
-                    topology["censor"],
-                    self.scenario.censors[censor],
-                    topology.addresses.as_dict(),
-                    log,
-                    supervisor,
-                    tdir,
-                )
-                stack.callback(the_censor.stop)
-                the_censor.start()
-                result.logs["censor"] = str(log.path)
-                lap("censor")
+                the_app.start_servers(ctx)
+                enter("censor")
+                self._start_censor(stack, result, topology, supervisor, censor, tdir)
+                counter = self._client_counter(topology, censor)
+                enter("tool")
                 tool_started = time.monotonic()
                 try:
-                    ctx.endpoint = self.tools[tool].start(ctx)
+                    ctx.endpoint = the_tool.start(ctx)
                 except (ToolFailed, ProcessFailed) as exc:
-                    result.outcome, result.error = "tool-failure", str(exc)
+                    self._tool_failed(result, exc, censor, counter)
                 else:
                     result.tool_setup_ms = round((time.monotonic() - tool_started) * 1000, 1)
-                    lap("tool")
-                    self.apps[app].run(ctx, result)
-                    lap("app")
+                    enter("app")
+                    the_app.run(ctx, result)
+                    if result.outcome == FAULT_OUTCOME and result.fault is None:
+                        result.fault = agent_fault(result.error)
+                enter("teardown")
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            result.outcome = "error"
-            result.error = f"{type(exc).__name__}: {exc}"
-            (tdir / "harness-error.txt").write_text(traceback.format_exc())
-        lap("teardown")
+            self._record_exception(result, phase[0], exc, tdir)
+        result.phases_ms["teardown"] = round((time.monotonic() - mark[0]) * 1000, 1)
+        if topology is not None:
+            result.leftovers = list(getattr(topology, "leftovers", []))
         result.logs["dir"] = str(tdir)
         result.wall_s = round(time.monotonic() - started, 3)
         return result
+
+    def _start_censor(
+        self,
+        stack: contextlib.ExitStack,
+        result: TrialResult,
+        topology: Topology,
+        supervisor: Supervisor,
+        censor: str,
+        tdir: Path,
+    ) -> None:
+        if self.scenario.capture:
+            pcap = tdir / "censor.pcapng"
+            dumpcap = start_capture(topology["censor"], supervisor, pcap)
+            stack.callback(stop_capture, dumpcap)
+            result.logs["pcap"] = str(pcap)
+        log = EventLog(tdir / "censor.jsonl")
+        the_censor = Censor(
+            topology["censor"],
+            self.scenario.censors[censor],
+            topology.addresses.as_dict(),
+            log,
+            supervisor,
+            tdir,
+        )
+        stack.callback(the_censor.stop)
+        the_censor.start()
+        result.logs["censor"] = str(log.path)
+
+    def _client_counter(self, topology: Topology, censor: str) -> ClientPacketCounter | None:
+        """Under a censor with techniques: count what the client sends into the censor, to
+        tell a tool the censor stopped from one that never tried."""
+        if not self.scenario.censors[censor]:
+            return None
+        counter = ClientPacketCounter(topology["censor"], topology.addr("client"))
+        counter.install()
+        return counter
+
+    def _tool_failed(
+        self, result: TrialResult, exc: Exception, censor: str, counter: ClientPacketCounter | None
+    ) -> None:
+        packets = counter.since_install() if counter else None
+        if tool_failure_is_fault(bool(self.scenario.censors[censor]), packets):
+            result.outcome, result.error = FAULT_OUTCOME, str(exc)
+            result.fault = fault_from_exception("tool", exc)
+            why = "no technique" if counter is None else "no client packet reached the censor"
+            result.fault.detail = f"{why}: {result.fault.detail}"
+        else:
+            result.outcome, result.error = "tool-failure", str(exc)
+
+    def _record_exception(
+        self, result: TrialResult, phase: FaultPhase, exc: Exception, tdir: Path
+    ) -> None:
+        """An exception is the harness failing in `phase`. One in tear-down after the
+        app finished leaves the measurement standing (the objects are leftovers)."""
+        (tdir / "harness-error.txt").write_text(traceback.format_exc())
+        text = f"{type(exc).__name__}: {exc}"
+        if phase == "teardown" and result.outcome != "error" and "app" in result.phases_ms:
+            result.leftovers.append(f"tear-down failed: {text}")
+            return
+        result.outcome, result.error = FAULT_OUTCOME, text
+        result.fault = fault_from_exception(phase, exc)

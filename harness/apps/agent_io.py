@@ -42,7 +42,8 @@ def run_and_report(coro: Coroutine[Any, Any, dict[str, Any]]) -> int:
         result = asyncio.run(coro)
     except Exception as exc:
         logging.getLogger(__name__).exception("agent crashed")
-        emit({"event": "result", "outcome": "error", "error": f"crash: {exc!r}"})
+        # A crashed agent is the harness failing, not the censor: a fault, retried.
+        emit({"event": "result", "outcome": "harness-fault", "error": f"agent crashed: {exc!r}"})
         return 1
     emit(result)
     return 0

@@ -38,7 +38,10 @@ def result_of(proc: ManagedProcess, timeout: float, stop: bool = False) -> dict[
         events = [e for e in proc.json_events() if e.get("event") == "result"]
         if events:
             return events[-1]
-        return {"outcome": "error", "error": f"{proc.name} gave no result\n{proc.tail()}"}
+        return {  # an agent that gives no result broke: a harness fault, not censorship
+            "outcome": "harness-fault",
+            "error": f"{proc.name} gave no result\n{proc.tail()}",
+        }
     finally:
         if stop:
             proc.stop()

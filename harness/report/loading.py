@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.results import SCHEMA_VERSION, TrialResult
+from harness.results import READABLE_SCHEMA_VERSIONS, TrialResult
 from harness.scenario import Scenario
 
 
@@ -68,7 +68,7 @@ def read_results_tolerant(path: Path) -> ResultsRead:
         # Whole JSON: the record is complete even if the writer stopped before its "\n".
         out.complete_bytes = offset
         version = record.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             other_versions[version] = other_versions.get(version, 0) + 1
             continue
         try:
@@ -80,7 +80,7 @@ def read_results_tolerant(path: Path) -> ResultsRead:
     for version, count in other_versions.items():
         out.warnings.append(
             f"{path}: skipped {count} line{'s' if count > 1 else ''} of schema_version "
-            f"{version!r} (this gatecrash reads {SCHEMA_VERSION})"
+            f"{version!r} (this gatecrash reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})"
         )
     return out
 

@@ -75,7 +75,7 @@ def test_runner_resume_skips_recorded_trials_and_appends(tmp_path, monkeypatch) 
 
     ran: list[tuple[str, str, str, int]] = []
 
-    def fake_trial(self, censor, tool, app, trial, ca):
+    def fake_trial(self, censor, tool, app, trial, ca, attempt=0):
         ran.append((censor, tool, app, trial))
         if app == "sip":
             return call_trial(censor, tool, trial, run_id=self.run_id)
@@ -108,7 +108,7 @@ def test_runner_resume_keeps_a_whole_record_missing_its_newline(tmp_path, monkey
     monkeypatch.setattr(
         Runner,
         "run_trial",
-        lambda self, c, t, a, n, ca: call_trial(c, t, n) if a == "sip" else chat_trial(c, t, n),
+        lambda self, c, t, a, n, ca, attempt=0: call_trial(c, t, n) if a == "sip" else chat_trial(c, t, n),
     )
     Runner(scenario, run, resume=True).run()
     read = read_results_tolerant(path)

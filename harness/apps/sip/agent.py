@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still leave a result line, then fail loudly
         traceback.print_exc()
         result = new_result(args.role, args.transport)
+        result["outcome"] = "harness-fault"
         result["error"] = f"agent crashed: {type(exc).__name__}: {exc}"
         emit(result)
         return 1

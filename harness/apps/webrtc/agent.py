@@ -515,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         traceback.print_exc()
         result = new_result(args.role, getattr(args, "policy", "all"), args.codec)
+        result["outcome"] = "harness-fault"
         result["error"] = f"agent crashed: {type(exc).__name__}: {exc}"
         emit(result)
         return 1
