@@ -11,9 +11,13 @@ import secrets
 import sys
 import time
 
+import pytest
+
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.active_probe import ActiveProbe
+
+pytestmark = pytest.mark.e2e
 
 ECHO_PORT, OSSH_PORT, SS_PORT = 7000, 4443, 8388
 KEYWORD, PASSWORD = "probe-test-keyword", "probe-test-password"

@@ -9,10 +9,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
+
 from censor_sims.analyzers import FlowInfo, classify
 from censor_sims.capture import start_capture, stop_capture
 from censor_sims.engine.packet import TCP, parse
 from harness.pki import make_ca
+
+pytestmark = pytest.mark.e2e
 
 ANALYZERS = ["sip", "rtp", "stun", "tls", "dns", "http", "fet"]
 INSIDE_LEG = 0  # capture.py starts dumpcap on the inside leg first

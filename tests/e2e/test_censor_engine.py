@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from censor_sims.events import EventLog
 from censor_sims.techniques.dns_poison import DnsPoison
 from censor_sims.techniques.fet_block import FetBlock
@@ -18,6 +20,8 @@ from censor_sims.techniques.sni_filter import SniFilter
 from harness.pki import make_ca
 from harness.topology.dns import start_dns
 from tests.conftest import start_censor
+
+pytestmark = pytest.mark.e2e
 
 _censor = start_censor
 

@@ -15,6 +15,8 @@ from censor_sims.techniques.ip_block import IpBlock
 from censor_sims.techniques.port_block import PortBlock
 from censor_sims.techniques.udp_throttle import UdpThrottle
 
+pytestmark = pytest.mark.e2e
+
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 
 

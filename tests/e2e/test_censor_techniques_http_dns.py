@@ -9,11 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.dns_poison import DnsPoison
 from censor_sims.techniques.http_filter import HttpFilter
 from harness.topology.dns import start_dns
+
+pytestmark = pytest.mark.e2e
 
 
 def _censor(topology, supervisor, tmp_path: Path, *techniques) -> EventLog:

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
@@ -19,6 +21,8 @@ from censor_sims.profiles import load_profile
 from censor_sims.technique import Technique, rate_bits
 from harness.pki import make_ca
 from harness.topology.dns import start_dns
+
+pytestmark = pytest.mark.e2e
 
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 

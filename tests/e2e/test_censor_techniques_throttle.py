@@ -12,12 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from censor_sims.events import EventLog
 from censor_sims.technique import rate_bits
 from censor_sims.techniques.bandwidth_throttle import BandwidthThrottle
 from censor_sims.techniques.udp_throttle import UdpThrottle
 from harness.pki import make_ca
 from tests.conftest import start_censor
+
+pytestmark = pytest.mark.e2e
 
 ECHO = [sys.executable, "-m", "harness.net.echo"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.images import connect, ensure_images
+from harness.images import DockerUnavailable, connect, ensure_images
 from harness.report.summary import build_summary
 from harness.runner import Runner
 from harness.scenario import parse_scenario
@@ -35,12 +35,18 @@ from harness.topology.docker import RUN_LABEL, DockerTopology
 from harness.topology.process import Supervisor
 from tests.conftest import REPO, host_network_state
 
+pytestmark = pytest.mark.e2e
+
 QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
 
 
 @pytest.fixture(scope="module")
 def images() -> dict:
     assert os.geteuid() == 0, "docker e2e tests run as root with Docker (CI does)"
+    try:
+        connect(timeout=10)
+    except DockerUnavailable as exc:  # fail, never skip: the message says what to install/run
+        pytest.fail(f"the Docker backend's tests need a Docker daemon: {exc}", pytrace=False)
     start = time.monotonic()
     result = ensure_images()
     return {"build_s": time.monotonic() - start, "result": result}

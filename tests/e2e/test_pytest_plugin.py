@@ -6,6 +6,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
+pytestmark = pytest.mark.e2e
+
 SCENARIO = """\
 name: plugin-check
 trials: 1

@@ -23,6 +23,8 @@ from harness.scenario import parse_scenario
 from harness.topology.netns import NETNS_ETC, list_namespaces
 from tests.conftest import REPO, host_network_state
 
+pytestmark = pytest.mark.e2e
+
 SCENARIO = """
 name: e2e-quickstart
 trials: 4

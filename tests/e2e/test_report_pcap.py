@@ -17,6 +17,8 @@ from harness.runner import Runner, read_results
 from harness.scenario import parse_scenario
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e
+
 SCENARIO = """
 name: e2e-pcap
 trials: 1

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.tls_mitm import TlsMitm
 from harness.pki import make_ca
+
+pytestmark = pytest.mark.e2e
 
 CURL_CERT_ERROR = 60  # "SSL certificate problem: unable to get local issuer certificate"
 

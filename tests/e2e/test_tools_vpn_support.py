@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from censor_sims.censor import Censor
 from censor_sims.events import EventLog
 from censor_sims.techniques.ip_block import IpBlock
@@ -18,6 +20,8 @@ from harness.pki import make_ca
 from harness.tools.base import Tool
 from harness.topology.dns import start_dns
 from harness.trial import Endpoint, TrialContext
+
+pytestmark = pytest.mark.e2e
 
 HTTP_PORT = 8080
 ECHO_PORT = 7007

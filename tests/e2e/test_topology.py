@@ -5,11 +5,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness.topology.addressing import AddressPool
 from harness.topology.base import WIRE_GSO_MAX
 from harness.topology.dns import start_dns
 from harness.topology.netns import NETNS_ETC, NetnsTopology, list_namespaces
 from tests.conftest import host_network_state
+
+pytestmark = pytest.mark.e2e
 
 
 def test_client_reaches_servers_only_through_the_censor(topology) -> None:
