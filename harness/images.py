@@ -59,9 +59,12 @@ def connect(timeout: float = 60.0) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except (DockerException, OSError) as exc:
+        from harness.doctor import docker_facts, docker_remedy
+
+        remedy = docker_remedy(docker_facts(answers=False))
         raise DockerUnavailable(
-            f"cannot reach the Docker daemon at {where} ({_short(exc)}): start it "
-            "(systemctl start docker), fix DOCKER_HOST, or run with --backend netns"
+            f"cannot reach the Docker daemon at {where} ({_short(exc)}): {remedy}; "
+            "or run with --backend netns"
         ) from None
     return client
 
