@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from harness.fields import Port, TechniqueLabel
 
 Direction = Literal["both", "upstream", "downstream"]
 
@@ -22,17 +24,36 @@ OUTSIDE_IF = "outside"
 
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps)$")
 _RATE_FACTOR = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bps": 8, "kbps": 8e3, "mbps": 8e6}
+_RATE_UNITS = "write a number and a unit, one of bit, kbit, mbit, gbit, bps, kbps, mbps"
+# tc cannot shape below one byte per second; above 10 Gbit/s no veth here carries the rate.
+MIN_RATE_BITS, MAX_RATE_BITS = 8.0, 10e9
+# iptables' multiport match takes at most 15 ports.
+MULTIPORT_MAX = 15
 
 
 def rate_bits(rate: str) -> float:
-    """'16kbit' -> 16000.0 (tc's units: bit, kbit, mbit, gbit; bps etc. are bytes/s)."""
+    """'16kbit' -> 16000.0 (tc's units: bit, kbit, mbit, gbit; bps etc. are bytes/s),
+    within what tc can shape."""
     m = _RATE.match(rate)
     if not m:
-        raise ValueError(
-            f"rate {rate!r} is not a rate; write a number and a unit, "
-            "one of bit, kbit, mbit, gbit, bps, kbps, mbps (e.g. 16kbit)"
-        )
-    return float(m.group(1)) * _RATE_FACTOR[m.group(2)]
+        why = "is negative: a rate must be more than 0" if rate.startswith("-") else "is not a rate"
+        raise ValueError(f"rate {rate!r} {why}; {_RATE_UNITS} (e.g. 16kbit)")
+    bits = float(m.group(1)) * _RATE_FACTOR[m.group(2)]
+    if bits < MIN_RATE_BITS:
+        raise ValueError(f"rate {rate!r} is below the minimum 8bit (1 byte/s): a rate must be > 0")
+    if bits > MAX_RATE_BITS:
+        raise ValueError(f"rate {rate!r} is above the maximum 10gbit")
+    return bits
+
+
+def check_rate(rate: str) -> str:
+    rate_bits(rate)
+    return rate
+
+
+Rate = Annotated[str, AfterValidator(check_rate)]
+# Server ports an iptables multiport rule matches.
+MultiPorts = Annotated[list[Port], Field(min_length=1, max_length=MULTIPORT_MAX)]
 
 
 @dataclass
@@ -124,7 +145,9 @@ class Technique(BaseModel):
     registry: ClassVar[dict[str, type[Technique]]] = {}
     summary: ClassVar[str] = ""
 
-    name: str | None = Field(default=None, description="label used in events; default: type")
+    name: TechniqueLabel | None = Field(
+        default=None, description="label used in events; default: type"
+    )
     direction: Direction = Field(default="both", description="both, upstream or downstream")
     probability: float = Field(
         default=1.0, ge=0.0, le=1.0, description="share of matching flows the technique hits"

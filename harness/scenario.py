@@ -4,6 +4,7 @@ problem as FILE:LINE:COL with the valid choices, so a user can fix it without re
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -19,9 +20,10 @@ from pydantic import (
 )
 
 import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
-from censor_sims.profiles import load_profile
+from censor_sims.profiles import load_profile, profile_names
 from censor_sims.technique import Technique
-from harness.errors import InputProblems
+from harness.errors import InputProblems, LocatedError, did_you_mean, read_text
+from harness.fields import AppName, CensorName, Port, ScenarioName, ToolName
 from harness.registry import APPS, TOOLS
 from harness.scoring.verdict import Thresholds
 from harness.tools.manifest import check_manifests
@@ -45,6 +47,18 @@ class Expectation(_Strict):
     tool: str
     app: str
     verdict: Verdict | list[Verdict] = Field(description="a verdict or a list of acceptable ones")
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _known_verdicts(cls, verdict: Any) -> Any:
+        """One clear error per unknown verdict, rather than one per member of the union."""
+        for value in verdict if isinstance(verdict, list) else [verdict]:
+            if isinstance(value, str) and value not in VERDICTS:
+                raise ValueError(
+                    f"unknown verdict {value!r}{did_you_mean(value, VERDICTS)}; "
+                    f"valid verdicts: {', '.join(VERDICTS)}"
+                )
+        return verdict
 
     def accepts(self, verdict: str) -> bool:
         allowed = [self.verdict] if isinstance(self.verdict, str) else self.verdict
@@ -73,7 +87,7 @@ class XmppOptions(_Strict):
 
 # The messenger profiles take xmpp's message options plus their own wire choices.
 class SignalLikeOptions(XmppOptions):
-    port: int = Field(default=443, ge=1, le=65535)
+    port: Port = 443
     server_name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
@@ -116,13 +130,13 @@ class WebRtcOptions(_Strict):
 
 
 class Scenario(_Strict):
-    name: str
+    name: ScenarioName
     description: str = ""
     trials: int = Field(default=5, ge=1, le=100000)
     call_seconds: float = Field(default=5.0, gt=0, le=3600)
-    apps: list[str] = Field(min_length=1)
-    tools: list[str] = Field(min_length=1)
-    censors: dict[str, list[TechniqueSpec]] = Field(min_length=1)
+    apps: list[AppName] = Field(min_length=1)
+    tools: list[ToolName] = Field(min_length=1)
+    censors: dict[CensorName, list[TechniqueSpec]] = Field(min_length=1)
     expect: list[Expectation] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     sip: SipOptions = Field(default_factory=SipOptions)
@@ -178,9 +192,10 @@ class Scenario(_Strict):
                 ("app", exp.app, self.apps),
             ):
                 if value not in choices:
-                    raise ValueError(
-                        f"expect[{i}]: {what} {value!r} is not in this scenario; "
-                        f"valid: {', '.join(choices)}"
+                    raise LocatedError(
+                        ("expect", i, what),
+                        f"{what} {value!r} is not in this scenario"
+                        f"{did_you_mean(value, choices)}; valid: {', '.join(choices)}",
                     )
         return self
 
@@ -193,7 +208,10 @@ class Scenario(_Strict):
 def _known(what: str, names: list[str], table: dict[str, str]) -> list[str]:
     for name in names:
         if name not in table:
-            raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(sorted(table))}")
+            raise ValueError(
+                f"unknown {what} {name!r}{did_you_mean(name, table)}; "
+                f"valid {what}s: {', '.join(sorted(table))}"
+            )
     if len(set(names)) != len(names):
         raise ValueError(f"{what}s are listed twice: {names}")
     return names
@@ -235,26 +253,25 @@ def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     does not contain so loc is a path into the YAML document."""
     out: list[Any] = []
     cur = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(cur, dict) and part in cur:
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             out.append(part)
             cur = cur[part]
-        elif isinstance(cur, dict) and part not in cur and out and isinstance(out[-1], int):
-            continue  # a union tag after a list index
-        else:
-            out.append(part)
+        elif isinstance(cur, dict) and i == len(loc) - 1 and part not in Technique.registry:
+            out.append(part)  # a missing key
             cur = None
+        # else: a union member's tag, or '[key]' (a bad mapping key: the key's own position)
     return tuple(out)
 
 
-def _valid_keys(loc: tuple[Any, ...], data: Any) -> list[str] | None:
-    """The keys allowed in the mapping that holds loc[-1], for 'unknown key' errors."""
+def _model_at(path: tuple[Any, ...], data: Any) -> Any:
+    """The model (or type) that validates the value at `path` of the document."""
     model: Any = Scenario
     cur = data
-    for part in loc[:-1]:
+    for part in path:
         cur = cur[part] if isinstance(cur, dict | list) else None
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(part)
@@ -268,31 +285,82 @@ def _valid_keys(loc: tuple[Any, ...], data: Any) -> list[str] | None:
         if get_origin(model) is Union and isinstance(cur, dict):
             tag = cur.get("type")
             model = Technique.registry.get(tag)
+    return model
+
+
+def _valid_keys(loc: tuple[Any, ...], data: Any) -> list[str] | None:
+    """The keys allowed in the mapping that holds loc[-1], for 'unknown key' errors."""
+    model = _model_at(loc[:-1], data)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return sorted(model.model_fields)
     return None
 
 
+_BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+_RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _field_bounds(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """'at least 0', 'at most 1'... of the model field at loc (both ends, not only the one
+    the value crossed), so a range error states the whole valid range."""
+    model = _model_at(loc[:-1], data)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    field = model.model_fields.get(loc[-1])
+    bounds = []
+    for meta in field.metadata if field else []:
+        for attr, words in _BOUNDS.items():
+            if getattr(meta, attr, None) is not None:
+                bounds.append(f"{words} {_number(getattr(meta, attr))}")
+    return bounds
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def range_message(err: dict[str, Any], bounds: list[str]) -> str:
+    """'1.5 is out of range: must be at least 0 and at most 1' for a number error."""
+    if not bounds:
+        bounds = [f"{_BOUNDS[k]} {_number(v)}" for k, v in err["ctx"].items() if k in _BOUNDS]
+    return f"{err['input']!r} is out of range: must be {' and '.join(bounds)}"
+
+
+def _literal_choices(err: dict[str, Any]) -> list[str]:
+    return re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+
+
+def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    types = sorted(Technique.registry)
+    if err["type"] == "extra_forbidden":
+        keys = _valid_keys(loc, data) or []
+        hint = did_you_mean(loc[-1], keys) + (f"; valid keys: {', '.join(keys)}" if keys else "")
+        return f"unknown key {loc[-1]!r}{hint}"
+    if err["type"] == "missing":
+        return f"missing required key {loc[-1]!r}"
+    if err["type"] == "union_tag_invalid":
+        tag = err["ctx"].get("tag")
+        return f"unknown technique type {tag!r}{did_you_mean(tag, types)}; valid types: " + (
+            ", ".join(types)
+        )
+    if err["type"] == "union_tag_not_found":
+        return f"technique has no 'type'; valid types: {', '.join(types)}"
+    if err["type"] == "literal_error":
+        hint = did_you_mean(err["input"], _literal_choices(err))
+        return f"{err['input']!r} is not allowed{hint}; {msg.lower()}"
+    if err["type"] in _RANGE_ERRORS:
+        return range_message(err, _field_bounds(loc, data))
+    return msg
+
+
 def _format_error(err: dict[str, Any], data: Any, marks: Marks, src: str) -> str:
     loc = _strip_union_tags(tuple(err["loc"]), data)
+    if isinstance(located := err.get("ctx", {}).get("error"), LocatedError):
+        loc = (*loc, *located.loc)
     line, col = _mark_for(loc, marks)
     where = ".".join(str(p) for p in loc) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        keys = _valid_keys(loc, data)
-        msg = f"unknown key {loc[-1]!r}" + (f"; valid keys: {', '.join(keys)}" if keys else "")
-    elif err["type"] == "missing":
-        msg = f"missing required key {loc[-1]!r}"
-    elif err["type"] == "union_tag_invalid":
-        msg = (
-            f"unknown technique type {err['ctx'].get('tag')!r}; "
-            f"valid types: {', '.join(sorted(Technique.registry))}"
-        )
-    elif err["type"] == "union_tag_not_found":
-        msg = f"technique has no 'type'; valid types: {', '.join(sorted(Technique.registry))}"
-    elif err["type"] == "literal_error":
-        msg = f"{err['input']!r} is not allowed; {msg.lower()}"
-    return f"{src}:{line}:{col}: {where}: {msg}"
+    return f"{src}:{line}:{col}: {where}: {_message(err, loc, data)}"
 
 
 def load_yaml(text: str, source: str, error: type[InputProblems]) -> tuple[Any, Any]:
@@ -300,6 +368,8 @@ def load_yaml(text: str, source: str, error: type[InputProblems]) -> tuple[Any, 
     The node tree gives every value its line and column for later messages."""
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+    except RecursionError:
+        raise error([f"{source}: not valid YAML: nested too deeply"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -313,18 +383,34 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError([f"{source}:1:1: a scenario is a mapping with keys name, apps, ..."])
     marks: Marks = {}
     _walk(node, (), marks, problems, source)
+    problems += _profile_problems(data, marks, source)
     if problems:
         raise ScenarioError(problems)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_format_error(e, data, marks, source) for e in exc.errors()]) from None
+        found = [_format_error(e, data, marks, source) for e in exc.errors()]
+        raise ScenarioError(list(dict.fromkeys(found))) from None  # union members repeat
+
+
+def _profile_problems(data: dict[str, Any], marks: Marks, source: str) -> list[str]:
+    """Censors named by an unknown profile, each at its own line (checked before the model,
+    whose profile lookup can only point at `censors:` as a whole)."""
+    censors = data.get("censors")
+    if not isinstance(censors, dict):
+        return []
+    shipped = profile_names()
+    problems = []
+    for name, spec in censors.items():
+        if isinstance(spec, str) and spec not in shipped:
+            line, col = _mark_for(("censors", name), marks)
+            problems.append(
+                f"{source}:{line}:{col}: censors.{name}: unknown censor profile {spec!r}"
+                f"{did_you_mean(spec, shipped)}; shipped: {', '.join(shipped)}"
+            )
+    return problems
 
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_scenario(text, str(path))
+    return parse_scenario(read_text(path, ScenarioError), str(path))

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from harness.errors import decode_text, did_you_mean
+
 PROFILE_DIR = Path(__file__).parent
 
 
@@ -16,7 +18,16 @@ def profile_names() -> list[str]:
 
 
 def load_profile(name: str) -> dict[str, Any]:
+    """A shipped profile by name; only the names listed are looked up, so a name is never
+    a path (`../x`) out of the profile directory."""
+    shipped = profile_names()
+    if name not in shipped:
+        raise ValueError(
+            f"unknown censor profile {name!r}{did_you_mean(name, shipped)}; "
+            f"shipped: {', '.join(shipped)}"
+        )
     path = PROFILE_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"unknown censor profile {name!r}; shipped: {', '.join(profile_names())}")
-    return yaml.safe_load(path.read_text())
+    try:
+        return yaml.safe_load(decode_text(path.read_bytes(), path))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None

@@ -109,7 +109,7 @@ class ActiveProbe(Technique):
     delay: float = Field(default=1.0, ge=0, le=600, description="seconds before probing")
     replays: int = Field(default=1, ge=0, le=10, description="replays of the first packet")
     random_lengths: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
-        default=GFW_RANDOM_LENGTHS, description="lengths of random probes, bytes"
+        default=GFW_RANDOM_LENGTHS, max_length=64, description="lengths of random probes, bytes"
     )
     timeout: float = Field(default=2.0, gt=0, le=60, description="seconds a probe waits")
     criteria: list[Criterion] = Field(
@@ -117,7 +117,7 @@ class ActiveProbe(Technique):
     )
     block: int = Field(default=300, ge=1, le=86400, description="seconds a proxy IP is blocked")
     reprobe: float = Field(
-        default=60.0, ge=0, description="seconds before the same server is probed again"
+        default=60.0, ge=0, le=86400, description="seconds before the same server is probed again"
     )
     _last: dict[tuple[str, int], float] = PrivateAttr(default_factory=dict)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from censor_sims.engine import verdicts
 from censor_sims.engine.verdicts import Decision
@@ -30,9 +30,9 @@ from censor_sims.technique import (
     OUTSIDE_IF,
     CensorContext,
     KernelPlan,
+    Rate,
     TcClass,
     Technique,
-    rate_bits,
 )
 from censor_sims.techniques._names import MatchMode, check_regexes, name_matches
 from censor_sims.techniques.dpi_block import Protocol, recognised
@@ -67,17 +67,14 @@ class BandwidthThrottle(Technique):
     names: list[str] = Field(default=[], description="SNI names (TLS and QUIC) that trigger")
     match: MatchMode = Field(default="suffix", description="exact, suffix or regex (names)")
     protocols: list[Protocol] = Field(default=[], description="analyzer verdicts that trigger")
-    rate: str = Field(default="140kbit", description="rate per flow and direction, tc units")
+    rate: Rate = Field(default="140kbit", description="rate per flow and direction, tc units")
     queue: int = Field(default=10, ge=1, le=1000, description="packets queued per class")
     slots: int = Field(default=8, ge=1, le=64, description="flows throttled each on their own")
+    reassemble: bool = Field(
+        default=True, description="read a ClientHello split over several TCP segments"
+    )
     _code: int | None = PrivateAttr(default=None)
     _next: Any = PrivateAttr(default_factory=itertools.count)
-
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, rate: str) -> str:
-        rate_bits(rate)
-        return rate
 
     @model_validator(mode="after")
     def _trigger(self) -> BandwidthThrottle:

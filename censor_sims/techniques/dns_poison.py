@@ -33,6 +33,7 @@ from censor_sims.techniques._names import NameMatching
 DEFAULT_BOGUS = "192.0.2.1"  # a documentation address (RFC 5737)
 _QUERY = re.compile(r"query\[(\S+)\] (\S+) from (\S+)")
 _LIE = re.compile(r"config (\S+) is (\S+)")
+_DNS_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$")
 
 
 class DnsPoison(NameMatching, Technique):
@@ -50,7 +51,9 @@ class DnsPoison(NameMatching, Technique):
     answer: str | None = Field(
         default=None, description=f"forged A record (default {DEFAULT_BOGUS}; sinkhole: censor)"
     )
-    ttl: int = Field(default=60, ge=0, description="inject: DNS TTL of the forged answer")
+    ttl: int = Field(
+        default=60, ge=0, le=2**31 - 1, description="inject: DNS TTL of the forged answer"
+    )
     count: int = Field(default=1, ge=1, le=10, description="inject: forged replies per query")
     ip_ttl: int = Field(default=64, ge=1, le=255, description="inject: IP TTL of forged packets")
     ip_id: int = Field(
@@ -75,6 +78,13 @@ class DnsPoison(NameMatching, Technique):
                 f"match {self.match!r}: mode resolver uses dnsmasq --address=/name/, which "
                 "matches a name and its subdomains; use match suffix"
             )
+        if self.mode == "resolver":
+            for name in self.names:
+                if not _DNS_NAME.match(name):
+                    raise ValueError(
+                        f"name {name!r} is not a DNS name (letters, digits, - and _ between "
+                        "dots): mode resolver hands it to dnsmasq as --address=/name/"
+                    )
         if self.mode == "inject" and self.lie != "address":
             raise ValueError(f"lie {self.lie!r} is for mode resolver; inject forges an address")
         return self

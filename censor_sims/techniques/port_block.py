@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from censor_sims.technique import CensorContext, KernelPlan, Technique, direction_legs
+from censor_sims.technique import (
+    CensorContext,
+    KernelPlan,
+    MultiPorts,
+    Technique,
+    direction_legs,
+)
 
 
 class PortBlock(Technique):
@@ -15,7 +21,7 @@ class PortBlock(Technique):
     summary = "drop or reject traffic to/from server ports (e.g. SIP 5060)"
     type: Literal["port_block"] = "port_block"
     proto: Literal["tcp", "udp", "both"] = Field(default="both", description="tcp, udp or both")
-    ports: list[int] = Field(min_length=1, description="server ports to block")
+    ports: MultiPorts = Field(description="server ports to block (1-65535, at most 15)")
     action: Literal["drop", "reject"] = Field(
         default="drop", description="drop silently, or reject (TCP RST / ICMP port unreachable)"
     )

@@ -14,6 +14,7 @@ from pydantic import Field
 from censor_sims.engine.packet import SYN, TCP
 from censor_sims.engine.verdicts import Decision
 from censor_sims.technique import Technique
+from harness.fields import Port
 
 HTTP_METHODS = (b"GET", b"POST", b"HEAD", b"CONNECT", b"OPTIONS", b"DELETE", b"PUT")
 
@@ -36,9 +37,13 @@ class ProtocolWhitelist(Technique):
     summary = "Iran 2020: only TCP 53/80/443 carrying DNS/HTTP/TLS; else drop, 60 s residual"
     type: Literal["protocol_whitelist"] = "protocol_whitelist"
     needs_engine: ClassVar[bool] = True  # reads raw payloads itself, no reassembly
-    ports: list[int] = Field(default=[53, 80, 443], description="TCP ports allowed at all")
+    ports: list[Port] = Field(
+        default=[53, 80, 443], min_length=1, description="TCP ports allowed at all"
+    )
     packets: int = Field(default=2, ge=1, le=10, description="client data packets checked")
-    residual: float = Field(default=60.0, ge=0, description="seconds the 3-tuple is blocked")
+    residual: float = Field(
+        default=60.0, ge=0, le=3600, description="seconds the 3-tuple is blocked"
+    )
 
     def decide(self, flow: Any, pkt: Any, changed: dict[str, Any], engine: Any):
         if pkt.proto != TCP:

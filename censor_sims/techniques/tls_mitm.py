@@ -22,8 +22,9 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, PrivateAttr, model_validator
 
-from censor_sims.technique import INSIDE_IF, CensorContext, KernelPlan, Technique
+from censor_sims.technique import INSIDE_IF, CensorContext, KernelPlan, MultiPorts, Technique
 from censor_sims.techniques._names import MatchMode, check_regexes
+from harness.fields import Port
 from harness.pki import make_ca
 from harness.programs import MissingProgram
 
@@ -63,10 +64,8 @@ class TlsMitm(Technique):
         default=[], description="SNIs to intercept (empty: every TLS connection on the ports)"
     )
     match: MatchMode = Field(default="suffix", description="exact, suffix or regex")
-    ports: list[int] = Field(default=[443], min_length=1, description="server ports redirected")
-    proxy_port: int = Field(
-        default=8443, ge=1, le=65535, description="port mitmproxy listens on (censor host)"
-    )
+    ports: MultiPorts = Field(default=[443], description="server ports redirected")
+    proxy_port: Port = Field(default=8443, description="port mitmproxy listens on (censor host)")
     _ca_path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -24,7 +24,7 @@ import itertools
 import random
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from censor_sims.engine import verdicts
 from censor_sims.engine.packet import UDP
@@ -32,10 +32,11 @@ from censor_sims.engine.verdicts import Decision
 from censor_sims.technique import (
     CensorContext,
     KernelPlan,
+    MultiPorts,
+    Rate,
     TcClass,
     Technique,
     direction_legs,
-    rate_bits,
 )
 from censor_sims.techniques.bandwidth_throttle import flow_slots
 from censor_sims.techniques.dpi_block import recognised
@@ -51,13 +52,15 @@ class UdpThrottle(Technique):
         description="all (UDP but 53), ports, or voip (flows classified rtp/sip/stun/dtls); "
         "default: ports when ports are given, else all",
     )
-    rate: str | None = Field(default=None, description="rate per direction, tc units (e.g. 16kbit)")
+    rate: Rate | None = Field(
+        default=None, description="rate per direction, tc units (e.g. 16kbit)"
+    )
     per: Literal["aggregate", "flow"] = Field(
         default="aggregate", description="rate shared by all scoped flows, or per flow"
     )
     slots: int = Field(default=8, ge=1, le=64, description="per flow: flows with own classes")
     loss: float = Field(default=0.0, ge=0.0, le=1.0, description="random packet loss, 0..1")
-    ports: list[int] | None = Field(
+    ports: MultiPorts | None = Field(
         default=None, description="only these server ports (default: all UDP but 53)"
     )
     queue: int = Field(default=10, ge=1, le=10000, description="queue length in packets")
@@ -65,13 +68,6 @@ class UdpThrottle(Technique):
     jitter: float = Field(default=0.0, ge=0, le=10000, description="+- uniform jitter, ms")
     _code: int | None = PrivateAttr(default=None)
     _next: Any = PrivateAttr(default_factory=itertools.count)
-
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, rate: str | None) -> str | None:
-        if rate is not None:
-            rate_bits(rate)
-        return rate
 
     @model_validator(mode="after")
     def _direction_is_for_kernel_techniques(self) -> UdpThrottle:

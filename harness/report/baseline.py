@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.errors import not_utf8
+
 BASELINE_VERSION = 1
 DEFAULT_MOS_MARGIN = 0.3
 
@@ -91,6 +93,8 @@ def load_baseline(path: Path) -> Baseline:
         raise BaselineError(f"{path}: baseline file not found") from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(not_utf8(path, exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.errors import not_utf8
 from harness.results import READABLE_SCHEMA_VERSIONS, TrialResult
 from harness.scenario import Scenario
 
@@ -58,7 +59,13 @@ def read_results_tolerant(path: Path) -> ResultsRead:
             continue
         try:
             record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except UnicodeDecodeError as exc:
+            what = "is not UTF-8 text" if complete else "is cut short (run stopped mid-write?)"
+            out.warnings.append(
+                f"{path}:{number}: line {what} (byte 0x{line[exc.start]:02x}); skipped"
+            )
+            continue
+        except json.JSONDecodeError:
             what = "is not JSON" if complete else "is cut short (run stopped mid-write?)"
             out.warnings.append(f"{path}:{number}: line {what}; skipped")
             continue
@@ -93,6 +100,8 @@ def load_scenario_json(path: Path) -> Scenario:
         raise RunInputError(f"{path}: missing; is this a gatecrash results directory?") from None
     except OSError as exc:
         raise RunInputError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RunInputError(not_utf8(path, exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -121,7 +130,10 @@ def load_run(directory: Path) -> RunData:
     except OSError as exc:
         raise RunInputError(f"{path}: cannot read: {exc.strerror}") from None
     if not read.results:
-        detail = f"; {'; '.join(read.warnings)}" if read.warnings else ""
+        shown = read.warnings[:3]  # a binary file has a warning per "line"
+        if len(read.warnings) > 3:
+            shown.append(f"{len(read.warnings) - 3} more")
+        detail = f"; {'; '.join(shown)}" if shown else ""
         raise RunInputError(f"{path}: no trial results to score{detail}")
     return RunData(
         directory=directory,

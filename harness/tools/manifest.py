@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,7 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness.errors import InputProblems
+from harness.errors import InputProblems, did_you_mean, read_text
+from harness.fields import LABEL_MAX, FileName, Port, check_port
 from harness.topology.addressing import ALL_ROLES
 
 MANIFEST_NAME = "tool.yaml"
@@ -56,7 +58,21 @@ PT_CLIENT_EXPORTS = ("pt_socks",)
 Udp = Literal["native", "udpgw", "none"]
 Exposes = Literal["socks5", "http-connect", "tun"]
 SecretKind = Literal["hex", "uuid"]
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=LABEL_MAX)]
+
+
+def check_host_port(value: str) -> str:
+    """HOST:PORT where the port is a literal number must have a port in range; a port
+    given as a `{variable}` is checked where the variable is defined."""
+    host, sep, port = value.rpartition(":")
+    if sep and host and port.isdigit():
+        check_port(int(port))
+    elif not VARIABLE.search(value):
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(check_host_port)]
 
 
 class _Strict(BaseModel):
@@ -73,13 +89,24 @@ class Ready(_Strict):
     )
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
+    @field_validator("port")
+    @classmethod
+    def _literal_port_in_range(cls, port: int | str | None) -> int | str | None:
+        """A literal port (1080 or "1080") must be in range; a {variable} is checked where
+        it is defined."""
+        if isinstance(port, int) or (isinstance(port, str) and port.strip().isdigit()):
+            check_port(int(port))
+        elif isinstance(port, str) and not VARIABLE.search(port):
+            raise ValueError(f"port {port!r} is neither a number nor a {{variable}}")
+        return port
+
 
 class TorPtServer(_Strict):
     """Tor pluggable transport v1, managed server: TOR_PT_* environment, `SMETHODS DONE`."""
 
     transport: str
-    bindaddr: str = Field(description="IP:PORT the transport listens on")
-    orport: str = Field(description="IP:PORT every connection is forwarded to")
+    bindaddr: HostPort = Field(description="IP:PORT the transport listens on")
+    orport: HostPort = Field(description="IP:PORT every connection is forwarded to")
     options: str = Field(default="", description="TOR_PT_SERVER_TRANSPORT_OPTIONS")
 
 
@@ -92,8 +119,8 @@ class TorPtClient(_Strict):
 class Sip003(_Strict):
     """A shadowsocks SIP003 plugin run directly: SS_REMOTE_*, SS_LOCAL_*, SS_PLUGIN_OPTIONS."""
 
-    remote: str = Field(description="SS_REMOTE_HOST:SS_REMOTE_PORT")
-    local: str = Field(description="SS_LOCAL_HOST:SS_LOCAL_PORT")
+    remote: HostPort = Field(description="SS_REMOTE_HOST:SS_REMOTE_PORT")
+    local: HostPort = Field(description="SS_LOCAL_HOST:SS_LOCAL_PORT")
     options: str = Field(default="", description="SS_PLUGIN_OPTIONS")
 
 
@@ -154,12 +181,14 @@ class Manifest(_Strict):
         default=None, description="argv whose first output line is the version"
     )
     exposes: Exposes = "socks5"
-    endpoint: str = Field(description="host:port of what the client exposes, in `client`")
+    endpoint: HostPort = Field(description="host:port of what the client exposes, in `client`")
     capabilities: Capabilities = Field(default_factory=Capabilities)
     notes: str = ""
-    ports: dict[str, int] = Field(default_factory=dict)
+    ports: dict[str, Port] = Field(default_factory=dict)
     secrets: dict[str, SecretKind] = Field(default_factory=dict)
-    files: dict[str, str] = Field(default_factory=dict, description="name -> template text")
+    files: dict[FileName, str] = Field(
+        default_factory=dict, description="file name in the tool's directory -> template text"
+    )
     server: list[Process] = Field(min_length=1)
     client: list[Process] = Field(min_length=1)
     probe_timeout_s: float = Field(default=5.0, gt=0, le=120)
@@ -288,14 +317,20 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str] | None:
 
 
 def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    from harness.scenario import _literal_choices, range_message
+
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        keys = _valid_keys(loc)
-        return f"unknown key {loc[-1]!r}" + (f"; valid keys: {', '.join(keys)}" if keys else "")
+        keys = _valid_keys(loc) or []
+        hint = did_you_mean(loc[-1], keys) + (f"; valid keys: {', '.join(keys)}" if keys else "")
+        return f"unknown key {loc[-1]!r}{hint}"
     if err["type"] == "missing":
         return f"missing required key {loc[-1]!r}"
     if err["type"] == "literal_error":
-        return f"{err['input']!r} is not allowed; {msg.lower()}"
+        hint = did_you_mean(err["input"], _literal_choices(err))
+        return f"{err['input']!r} is not allowed{hint}; {msg.lower()}"
+    if err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return range_message(err, [])
     return msg
 
 
@@ -318,8 +353,9 @@ def parse_manifest(text: str, source: str = "<manifest>") -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
+        locs = [tuple(p for p in e["loc"] if p != "[key]") for e in exc.errors()]
         raise ManifestError(
-            [at(tuple(e["loc"]), _message(e, tuple(e["loc"]))) for e in exc.errors()]
+            [at(loc, _message(e, loc)) for e, loc in zip(exc.errors(), locs, strict=True)]
         ) from None
     if bad := check_variables(manifest):
         raise ManifestError([at(loc, msg) for loc, msg in bad])
@@ -328,11 +364,7 @@ def parse_manifest(text: str, source: str = "<manifest>") -> Manifest:
 
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ManifestError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_manifest(text, str(path))
+    return parse_manifest(read_text(path, ManifestError), str(path))
 
 
 # --- discovery ------------------------------------------------------------------------
@@ -352,7 +384,7 @@ def manifest_name(path: Path) -> str:
     its directory name, and its errors are reported when it is used)."""
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # not UTF-8 is a ValueError
         data = None
     name = data.get("name") if isinstance(data, dict) else None
     return name if isinstance(name, str) and name else path.parent.name

@@ -57,10 +57,13 @@ def test_analyzers_follow_the_triggers() -> None:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("{type: active_probe, replay: 2}", "unknown key 'replay'; valid keys:"),
+        (
+            "{type: active_probe, replay: 2}",
+            "unknown key 'replay' (did you mean 'replays'?); valid keys:",
+        ),
         ("{type: active_probe, criteria: [echo]}", "replay_data"),
         ("{type: active_probe, triggers: [telnet]}", "fet"),
-        ("{type: active_probe, random_lengths: [0]}", "greater than or equal to 1"),
+        ("{type: active_probe, random_lengths: [0]}", "0 is out of range: must be at least 1"),
     ],
 )
 def test_bad_input_names_file_line_and_valid_choices(spec: str, expected: str) -> None:
