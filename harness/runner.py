@@ -379,48 +379,67 @@ class Runner:
             if next_phase != "teardown":
                 self.fault_hook(next_phase, key, attempt)
 
-        topology: Topology | None = None
+        hosts: list[Topology] = []  # the attempt's topology, once it is up
         try:
             with contextlib.ExitStack() as stack:
-                enter("topology")
-                topology = self._topology(stack, tdir, slot)
-                enter("servers")
-                supervisor = Supervisor(tdir / "logs")
-                stack.callback(supervisor.stop_all)
-                self._active[slot] = supervisor
-                stack.callback(self._active.pop, slot, None)
-                ctx = TrialContext(
-                    self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca
-                )
-                the_app, the_tool = registry.load(registry.APPS, app)(), load_tool(tool)
-                start_dns(topology, supervisor)
-                the_app.start_servers(ctx)
-                enter("censor")
-                self._start_censor(stack, result, topology, supervisor, censor, tdir)
-                counter = self._client_counter(topology, censor)
-                enter("tool")
-                tool_started = time.monotonic()
                 try:
-                    ctx.endpoint = the_tool.start(ctx)
-                except (ToolFailed, ProcessFailed) as exc:
-                    self._tool_failed(result, exc, censor, counter)
-                else:
-                    result.tool_setup_ms = round((time.monotonic() - tool_started) * 1000, 1)
-                    enter("app")
-                    the_app.run(ctx, result)
-                    if result.outcome == FAULT_OUTCOME and result.fault is None:
-                        result.fault = agent_fault(result.error)
+                    self._phases(stack, result, key, ca, tdir, slot, enter, hosts)
+                except Exception as exc:  # ends the attempt; tear-down follows
+                    self._record_fault(result, phase[0], exc, tdir)
                 enter("teardown")
         except KeyboardInterrupt:
             raise
-        except Exception as exc:
-            self._record_exception(result, phase[0], exc, tdir)
+        except Exception as exc:  # tear-down itself failed: what stays is labelled
+            (tdir / "teardown-error.txt").write_text(traceback.format_exc())
+            result.leftovers.append(f"tear-down failed: {type(exc).__name__}: {exc}")
         result.phases_ms["teardown"] = round((time.monotonic() - mark[0]) * 1000, 1)
-        if topology is not None:
-            result.leftovers = list(getattr(topology, "leftovers", []))
+        for topology in hosts:
+            result.leftovers += list(getattr(topology, "leftovers", []))
         result.logs["dir"] = str(tdir)
         result.wall_s = round(time.monotonic() - started, 3)
         return result
+
+    def _phases(
+        self,
+        stack: contextlib.ExitStack,
+        result: TrialResult,
+        key: TrialKey,
+        ca: CA,
+        tdir: Path,
+        slot: int,
+        enter: Callable[[FaultPhase], None],
+        hosts: list[Topology],
+    ) -> None:
+        """Topology, servers, censor, tool and app of one attempt; everything they start
+        is put on `stack` to be torn down in reverse order."""
+        censor, tool, app, trial = key
+        enter("topology")
+        topology = self._topology(stack, tdir, slot)
+        hosts.append(topology)
+        enter("servers")
+        supervisor = Supervisor(tdir / "logs")
+        stack.callback(supervisor.stop_all)
+        self._active[slot] = supervisor
+        stack.callback(self._active.pop, slot, None)
+        ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca)
+        the_app, the_tool = registry.load(registry.APPS, app)(), load_tool(tool)
+        start_dns(topology, supervisor)
+        the_app.start_servers(ctx)
+        enter("censor")
+        self._start_censor(stack, result, topology, supervisor, censor, tdir)
+        counter = self._client_counter(topology, censor)
+        enter("tool")
+        tool_started = time.monotonic()
+        try:
+            ctx.endpoint = the_tool.start(ctx)
+        except (ToolFailed, ProcessFailed) as exc:
+            self._tool_failed(result, exc, censor, counter)
+            return
+        result.tool_setup_ms = round((time.monotonic() - tool_started) * 1000, 1)
+        enter("app")
+        the_app.run(ctx, result)
+        if result.outcome == FAULT_OUTCOME and result.fault is None:
+            result.fault = agent_fault(result.error)
 
     def _start_censor(
         self,
@@ -470,15 +489,11 @@ class Runner:
         else:
             result.outcome, result.error = "tool-failure", str(exc)
 
-    def _record_exception(
+    def _record_fault(
         self, result: TrialResult, phase: FaultPhase, exc: Exception, tdir: Path
     ) -> None:
-        """An exception is the harness failing in `phase`. One in tear-down after the
-        app finished leaves the measurement standing (the objects are leftovers)."""
+        """An exception is the harness failing in `phase`, never censorship: what the
+        network did to an app, the app reports as an outcome."""
         (tdir / "harness-error.txt").write_text(traceback.format_exc())
-        text = f"{type(exc).__name__}: {exc}"
-        if phase == "teardown" and result.outcome != "error" and "app" in result.phases_ms:
-            result.leftovers.append(f"tear-down failed: {text}")
-            return
-        result.outcome, result.error = FAULT_OUTCOME, text
+        result.outcome, result.error = FAULT_OUTCOME, f"{type(exc).__name__}: {exc}"
         result.fault = fault_from_exception(phase, exc)
