@@ -97,6 +97,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario.trials = args.trials
     if args.call_seconds:
         scenario.call_seconds = args.call_seconds
+    from harness.scale.shard import ShardError, prepare_shard_dir, shard_from_args, shard_trials
+
+    try:
+        shard = shard_from_args(args.shard, args.shards)
+    except ShardError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    only = shard_trials(scenario, shard) if shard else None
+    if shard and args.out and not args.resume and (Path(args.out) / "shard.json").exists():
+        args.resume = args.out  # a retried pod (or CI job) continues its shard
     done = 0
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
@@ -112,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
             return EXIT_BAD_INPUT
         wanted = {(*cell, n) for cell in scenario.cells() for n in range(scenario.trials)}
-        done = len(wanted & {r.key for r in recorded})
+        done = len(set(only if only is not None else wanted) & {r.key for r in recorded})
         args.out = args.resume
     if args.backend == "docker":
         if (status := _docker_ready()) != EXIT_OK:
@@ -127,7 +137,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or f"results/{scenario.name}-{stamp}")
-    total = len(scenario.cells()) * scenario.trials - done
+    total = (len(only) if only is not None else len(scenario.cells()) * scenario.trials) - done
+    if shard:
+        try:
+            prepare_shard_dir(out, scenario, shard)
+        except ShardError as exc:
+            errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            return EXIT_BAD_INPUT
+        console.print(f"shard {shard}: {len(only or [])} trials", highlight=False)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -164,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         jobs=args.jobs or default_jobs(),
         retries=args.retries,
+        only=only,
     )
     try:
         with progress:
@@ -176,7 +194,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         errors.print(f"[yellow]interrupted[/]; trials so far are in {runner.results_path}")
         return EXIT_INTERRUPTED
-    summary = build_summary(scenario, runner.run_id, args.backend, results)
+    # A shard holds part of each cell: `gatecrash merge` judges the expectations.
+    judged = scenario.model_copy(update={"expect": []}) if shard else scenario
+    summary = build_summary(judged, runner.run_id, args.backend, results)
     write_summary(out / "summary.json", summary)
     print_summary(summary, console)
     _write_html_report(out / "report.html", summary, results, scenario)
@@ -357,6 +377,60 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge shard directories into OUT, then score and report it as one run."""
+    from harness.scale.merge import MergeError, merge
+
+    try:
+        merged = merge(Path(args.out), [Path(d) for d in args.dirs], args.allow_partial)
+    except (MergeError, ValueError) as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    for warning in merged.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    console.print(
+        f"merged {len(merged.shards)} of {merged.count} shards ({len(merged.results)} records) "
+        f"of {merged.scenario.name} into {args.out}",
+        highlight=False,
+    )
+    report = argparse.Namespace(dir=args.out, json=None, junit=args.junit, html=None)
+    return cmd_report(report)
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    """Print the Kubernetes manifests that run the scenario's shards (or merge them)."""
+    from harness.scale.k8s import JobOptions, render, to_yaml
+    from harness.scale.shard import trial_keys
+    from harness.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    trials = len(trial_keys(scenario))
+    if args.shards > trials:
+        errors.print(f"[red]error:[/] --shards {args.shards}: the scenario has {trials} trials")
+        return EXIT_BAD_INPUT
+    options = JobOptions(
+        scenario_name=scenario.name,
+        scenario_text=Path(args.scenario).read_text(),
+        shards=args.shards,
+        image=args.image,
+        parallelism=args.parallelism or args.shards,
+        volume_claim=args.out_volume,
+        name=args.name or "",
+        jobs=args.jobs,
+        retries=args.retries,
+        backoff_limit_per_index=args.backoff_limit_per_index,
+        max_failed_indexes=args.max_failed_indexes,
+        allow_partial=args.allow_partial,
+    )
+    sys.stdout.write(to_yaml(render(options, merge=args.merge)))
+    return EXIT_OK
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
     from harness.report.baseline import write_baseline
 
@@ -499,8 +573,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="attempts after a harness fault, per trial (default 2); faults never count as "
         "censorship",
     )
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I (0-based) of N: the trials are split by expected cost, the same "
+        "way in every process; OUT/shard.json says which shard it holds",
+    )
+    run.add_argument(
+        "--shards",
+        type=_positive_int,
+        metavar="N",
+        help="split into N shards and run the one numbered by $JOB_COMPLETION_INDEX "
+        "(a Kubernetes Indexed Job)",
+    )
     run.set_defaults(func=cmd_run)
     _tools_dir_option(run)
+    mrg = sub.add_parser("merge", help="merge shard result directories into one run, and score it")
+    mrg.add_argument("out", help="new results directory")
+    mrg.add_argument("dirs", nargs="+", metavar="DIR", help="shard directories (--shard I/N runs)")
+    mrg.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="score what there is when shards or trials are missing (a warning, not an error)",
+    )
+    mrg.add_argument("--junit", metavar="FILE", help="also write JUnit XML, one test per cell")
+    mrg.set_defaults(func=cmd_merge)
+    _tools_dir_option(mrg)
+    k8s = sub.add_parser("k8s", help="print Kubernetes manifests that run the shards")
+    k8s.add_argument("scenario", help="scenario YAML file (put in a ConfigMap)")
+    k8s.add_argument("--shards", type=_positive_int, required=True, metavar="N")
+    k8s.add_argument(
+        "--image", required=True, help="an image holding gatecrash and the node image's programs"
+    )
+    k8s.add_argument("--parallelism", type=_positive_int, metavar="P", help="default: N")
+    k8s.add_argument(
+        "--out-volume",
+        default="gatecrash-results",
+        metavar="PVC",
+        help="PersistentVolumeClaim (ReadWriteMany) mounted at /results (default %(default)s)",
+    )
+    k8s.add_argument("--name", help="Job name (default gatecrash-SCENARIO)")
+    k8s.add_argument("--jobs", type=_positive_int, default=1, help="trials side by side per pod")
+    k8s.add_argument("--retries", type=_non_negative_int, default=2, help="as for `run`")
+    k8s.add_argument(
+        "--backoff-limit-per-index",
+        type=_non_negative_int,
+        default=1,
+        help="pod retries of one shard after failures other than exit 2/3 (default 1)",
+    )
+    k8s.add_argument(
+        "--max-failed-indexes",
+        type=_positive_int,
+        help="fail the Job once this many shards failed (default: a quarter of N, at least 1)",
+    )
+    k8s.add_argument(
+        "--merge", action="store_true", help="print the merge Job (apply it after the shards)"
+    )
+    k8s.add_argument(
+        "--allow-partial", action="store_true", help="the merge Job scores missing shards too"
+    )
+    k8s.set_defaults(func=cmd_k8s)
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
     val.set_defaults(func=cmd_validate)
@@ -515,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true", help="build the node image anew, without the cache"
     )
     build.set_defaults(func=cmd_images_build)
+    from harness.reproduce.command import add_parser as add_reproduce_parser
+
+    add_reproduce_parser(sub)
     doctor = sub.add_parser("doctor", help="which backends work on this machine, and why not")
     doctor.set_defaults(func=cmd_doctor)
     rep = sub.add_parser("report", help="re-score a results directory and print the table")
