@@ -2,8 +2,8 @@
 
 Every term is computed from the G.107 formulas and the Table 2 defaults rather than
 from the usual shortcut constants (Ro = 93.2 ...), so that a change of delay also moves
-the echo terms (Idte, Idle) and not only Idd. Formulas and test vectors:
-/work/shared/reference/voip-metrics.md.
+the echo terms (Idte, Idle) and not only Idd. Formulas: ITU-T G.107 (06/2015) sections
+7.1-7.7; Ie and Bpl per codec: ITU-T G.113 Appendix I; test vectors in tests/unit.
 """
 
 from __future__ import annotations

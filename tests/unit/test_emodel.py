@@ -1,4 +1,4 @@
-"""The E-model against the test vectors of voip-metrics.md (ITU-T G.107, 06/2015)."""
+"""The E-model against test vectors computed from ITU-T G.107 (06/2015)."""
 
 from __future__ import annotations
 

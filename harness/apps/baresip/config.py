@@ -4,8 +4,8 @@ baresip reads `config`, `accounts` and `contacts` from the directory given with 
 sound card: `ausine` is the source (it only runs at 48 kHz stereo; baresip resamples to
 PCMU's 8 kHz mono) and `aubridge` the player. The account is NOT in `accounts`: the driver
 creates it over ctrl_tcp (`uanew`) once connected, so that it sees the REGISTER's outcome
-(events sent before a ctrl_tcp client connects are lost). Facts:
-/work/shared/reference/servers.md, "baresip 1.0 (real, unmodified UA), headless".
+(events sent before a ctrl_tcp client connects are lost). Facts: baresip 1.0's own
+documentation (docs/examples/config, modules/ctrl_tcp) and what Debian's baresip-core does.
 """
 
 from __future__ import annotations
