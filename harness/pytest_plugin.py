@@ -27,7 +27,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     try:
         data = yaml.safe_load(file_path.read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # not UTF-8 text is a ValueError
         return None
     if isinstance(data, dict) and "censors" in data and data.get("expect"):
         return ScenarioFile.from_parent(parent, path=file_path)

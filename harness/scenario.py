@@ -351,6 +351,10 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
         return f"{err['input']!r} is not allowed{hint}; {msg.lower()}"
     if err["type"] in _RANGE_ERRORS:
         return range_message(err, _field_bounds(loc, data))
+    if err["type"] == "too_long":
+        return f"{err['ctx']['actual_length']} items; at most {err['ctx']['max_length']} allowed"
+    if err["type"] == "too_short":
+        return f"{err['ctx']['actual_length']} items; at least {err['ctx']['min_length']} needed"
     return msg
 
 

@@ -153,7 +153,7 @@ def test_gate_with_a_non_utf8_baseline(tmp_path, capsys) -> None:
         ("  c: [{type: protocol_whitelist, ports: [443, -1]}]",
          "5:47: censors.c.0.ports.1: port -1 is out of range 1-65535"),
         (f"  c: [{{type: port_block, ports: {list(range(1, 17))}}}]",
-         "5:26: censors.c.0.ports: List should have at most 15 items after validation, not 16"),
+         "5:26: censors.c.0.ports: 16 items; at most 15 allowed"),
         ("  c: [{type: udp_throttle, rate: -16kbit}]",
          "5:28: censors.c.0.rate: rate '-16kbit' is negative: a rate must be more than 0; write "
          "a number and a unit, one of bit, kbit, mbit, gbit, bps, kbps, mbps (e.g. 16kbit)"),
