@@ -34,6 +34,7 @@ from harness.faults import (
     fault_from_exception,
     tool_failure_is_fault,
 )
+from harness.paths import inside
 from harness.pki import CA, make_ca
 from harness.programs import require
 from harness.report.loading import RunInputError, load_scenario_json, read_results_tolerant
@@ -343,8 +344,8 @@ class Runner:
 
     def trial_dir(self, censor: str, tool: str, app: str, trial: int, attempt: int = 0) -> Path:
         """Where a trial's logs go; a retried attempt gets a directory of its own."""
-        tdir = self.out_dir / "trials" / censor / tool / app / str(trial)
-        return tdir if attempt == 0 else tdir.with_name(f"{trial}.attempt{attempt}")
+        leaf = str(trial) if attempt == 0 else f"{trial}.attempt{attempt}"
+        return inside(self.out_dir, "trials", censor, tool, app, leaf)
 
     def run_trial(
         self, censor: str, tool: str, app: str, trial: int, ca: CA, attempt: int = 0

@@ -13,6 +13,7 @@ import pytest
 
 import harness.runner as runner_module
 from harness.faults import InjectedFault, fault_from_exception, tool_failure_is_fault
+from harness.paths import OutsideOutDir
 from harness.report.loading import read_results_tolerant
 from harness.results import Fault, TrialResult, final_attempts
 from harness.runner import Interrupted, Runner
@@ -164,6 +165,8 @@ def test_attempts_get_directories_of_their_own(tmp_path) -> None:
     first = runner.trial_dir("open", "direct", "sip", 3)
     retry = runner.trial_dir("open", "direct", "sip", 3, attempt=1)
     assert first.name == "3" and retry.name == "3.attempt1" and first.parent == retry.parent
+    with pytest.raises(OutsideOutDir):
+        runner.trial_dir("..", "..", "..", 3)  # labels are checked on load; this is the 2nd line
 
 
 @pytest.mark.parametrize(
