@@ -25,12 +25,13 @@ from censor_sims.technique import Technique
 from harness.errors import InputProblems, LocatedError, did_you_mean, read_text
 from harness.fields import AppName, CensorName, Port, ScenarioName, ToolName
 from harness.registry import APPS, TOOLS
-from harness.scoring.verdict import Thresholds
+from harness.scoring.verdict import CellVerdict, Thresholds
 from harness.tools.manifest import check_manifests
 from harness.tools.tun_mode import check_tun_name, split_name
 
-VERDICTS = ("works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid")
-Verdict = Literal["works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid"]
+# What an expectation may name: every verdict a cell can get (harness/scoring/verdict.py).
+Verdict = CellVerdict
+VERDICTS: tuple[str, ...] = get_args(CellVerdict)
 
 TechniqueSpec = Annotated[
     Union[tuple(Technique.registry.values())],  # noqa: UP007  (built from the registry)
@@ -224,8 +225,22 @@ class ScenarioError(InputProblems):
 Marks = dict[tuple[Any, ...], tuple[int, int]]
 
 
-def _walk(node: yaml.Node, path: tuple[Any, ...], marks: Marks, problems: list[str], src: str):
+def _walk(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    marks: Marks,
+    problems: list[str],
+    src: str,
+    walked: set[int] | None = None,
+) -> None:
+    """Record the line and column of every key and item, and report keys given twice. An
+    aliased node is walked once (its aliases' errors point at the alias): walking every
+    alias of nested aliases (a "billion laughs" file) would take exponential time."""
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    walked = set() if walked is None else walked
+    if id(node) in walked:
+        return
+    walked.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
@@ -235,10 +250,10 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], marks: Marks, problems: list[s
                 problems.append(f"{src}:{line}:{col}: key {key!r} appears twice")
             seen.add(key)
             marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, (*path, key), marks, problems, src)
+            _walk(value_node, (*path, key), marks, problems, src, walked)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), marks, problems, src)
+            _walk(item, (*path, i), marks, problems, src, walked)
 
 
 def _mark_for(loc: tuple[Any, ...], marks: Marks) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,26 @@ def test_gate_with_a_non_utf8_baseline(tmp_path, capsys) -> None:
     assert (
         capsys.readouterr().err == f"error: {baseline}: not UTF-8 text (byte 0xff at offset 14)\n"
     )
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_recursion_traceback(tmp_path, capsys) -> None:
+    status, err = validate(tmp_path, "name: " + "[" * 5000 + "]" * 5000 + "\n", capsys)
+    assert status == EXIT_BAD_INPUT
+    assert err == [f"{tmp_path / 's.yaml'}: not valid YAML: nested too deeply"]
+
+
+def test_nested_aliases_are_walked_once(tmp_path, capsys) -> None:
+    """Seven levels of ten aliases: 10**7 paths (half a minute) if every alias were walked."""
+    levels = ["l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 7)]
+    text = HEAD + "  open: []\n" + "\n".join(levels) + "\n"
+    started = time.monotonic()
+    status, err = validate(tmp_path, text, capsys)
+    assert time.monotonic() - started < 10
+    assert status == EXIT_BAD_INPUT
+    assert [line.split(": ", 2)[2].split(";")[0] for line in err] == [
+        f"unknown key 'l{n}'" for n in range(7)
+    ]
 
 
 # --- numbers out of range -----------------------------------------------------------------
