@@ -1,9 +1,10 @@
 """Block plain HTTP by Host header or by keyword, the oldest DPI censorship there is.
 
-Every censorship emulator has it, mostly as a byte match on the Host header or the URL. Actions: `rst` (RST to both ends, GFW), `drop`, or `block_page`: the censor answers
-the request itself with an HTTP response (403 and a body, as Iran's and Turkey's
-block pages do) spoofed from the server, with FIN so the client takes it as the whole
-answer, and RSTs the server so it forgets the connection; the request never reaches it.
+Every censorship emulator has it, mostly as a byte match on the Host header or the URL.
+Actions: `rst` (RST to both ends, GFW), `drop`, or `block_page`: the censor answers the
+request itself with an HTTP response (403 and a body, as Iran's and Turkey's block pages
+do) spoofed from the server, with FIN so the client takes it as the whole answer, and RSTs
+the server so it forgets the connection; the request never reaches it.
 """
 
 from __future__ import annotations
