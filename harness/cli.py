@@ -244,19 +244,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if any(b.works for b in backends) else EXIT_BAD_INPUT
 
 
+EXIT_CLEAN_INCOMPLETE = 1  # `clean`: something could not be removed (each one is listed)
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove what dead runs left; every object that will not go is listed with the
+    reason and a command that removes it, and only then is the exit status non-zero."""
     _need_privileges()
     from harness.topology.cleanup import clean
 
     report = clean(force=args.force)
-    console.print(
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, markup=False)
+
+    say(
         f"removed {len(report.namespaces)} namespaces, {report.processes} processes, "
-        f"{len(report.files)} files, {len(report.docker)} docker objects",
-        highlight=False,
+        f"{len(report.files)} files, {len(report.docker)} docker objects"
     )
     for run in report.skipped_live_runs:
-        console.print(f"left run {run} alone: it is still running (use --force)")
-    return EXIT_OK
+        say(f"left run {run} alone: it is still running (use --force)")
+    if report.docker_unreachable:
+        say(f"docker objects not checked: {report.docker_unreachable}")
+    for leftover in report.leftovers:
+        say(f"could not remove {leftover}")
+        if leftover.command:
+            say(f"  to remove it: {leftover.command}")
+    return EXIT_OK if report.complete else EXIT_CLEAN_INCOMPLETE
 
 
 def cmd_censors_list(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ between inside and outside. Backends (netns, docker) implement it; scenarios nev
 
 from __future__ import annotations
 
+import re
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -18,6 +19,22 @@ ZONE = "gatecrash.test"
 # its class has any tokens and charges it afterwards: a short transfer ran ~16 % above a
 # bandwidth_throttle's rate. A real middlebox never sees such packets.
 WIRE_GSO_MAX = 1500
+
+
+# Every object of a trial attempt is named gc-RUN-SLOT-ROLE. `gatecrash clean` reads the run
+# and slot back from the name, so a run id is letters and digits only; the longest name
+# (gc- + 12 + 6 digits + "resolver", 32 characters) stays far below Docker's limits (63 for
+# a name used as a DNS label) and /run/netns's (255), and no interface carries it.
+RUN_ID = re.compile(r"[a-z0-9]{1,12}")
+MAX_SLOT = 999_999
+
+
+def check_names(run_id: str, slot: int) -> None:
+    """Refuse a run id or slot that would make ambiguous or over-long object names."""
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"run id {run_id!r}: 1 to 12 lower-case letters and digits")
+    if not 0 <= slot <= MAX_SLOT:
+        raise ValueError(f"slot {slot}: must be 0 to {MAX_SLOT}")
 
 
 def fqdn(role: str) -> str:
@@ -72,13 +89,24 @@ def run_checked(
 
 
 class Topology(ABC):
-    """Hosts of one trial. Use as a context manager: down() always runs."""
+    """Hosts of one trial. Use as a context manager: down() always runs.
+
+    down() never raises for an object it cannot remove (only for a bug): it lists each in
+    `leftovers` ("network NAME: reason"), leaves it for `gatecrash clean`, and the next
+    trial attempt, with a slot and so names of its own, never meets it."""
 
     backend: str = "abstract"
 
     def __init__(self, run_id: str, slot: int, addresses: TrialAddresses, workdir: Path) -> None:
+        check_names(run_id, slot)
         self.run_id, self.slot, self.addresses, self.workdir = run_id, slot, addresses, workdir
         self.hosts: dict[str, Host] = {}
+        self.leftovers: list[str] = []
+
+    @property
+    def prefix(self) -> str:
+        """What every object of this trial attempt is named after: gc-RUN-SLOT."""
+        return f"gc-{self.run_id}-{self.slot}"
 
     @abstractmethod
     def up(self) -> None: ...
@@ -99,8 +127,10 @@ class Topology(ABC):
     def __enter__(self) -> Topology:
         try:
             self.up()
-        except BaseException:
-            self.down()
+        except BaseException as exc:
+            self.down()  # what up() made goes; what cannot go is named on the error
+            for leftover in self.leftovers:
+                exc.add_note(f"left behind: {leftover}")
             raise
         return self
 

@@ -47,6 +47,7 @@ from harness.topology.base import (
     fqdn,
     run_checked,
 )
+from harness.topology.leftovers import Leftover
 
 LABEL_PREFIX = "org.gatecrash."
 RUN_LABEL, SLOT_LABEL, ROLE_LABEL = "org.gatecrash.run", "org.gatecrash.slot", "org.gatecrash.role"
@@ -81,10 +82,7 @@ class DockerTopology(Topology):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.image = ""
-        self.networks = {
-            side: f"{NAME_PREFIX}{self.run_id}-{self.slot}-{side[:3]}"
-            for side in ("inside", "outside")
-        }
+        self.networks = {side: f"{self.prefix}-{side[:3]}" for side in ("inside", "outside")}
         self.containers = {r: container_name(self.run_id, self.slot, r) for r in ALL_ROLES}
         relay = [sys.executable, "-m", "harness.topology.docker", "exec"]
         for role, name in self.containers.items():
@@ -98,6 +96,7 @@ class DockerTopology(Topology):
             PID_LABEL: str(os.getpid()),
         }
         self.up_s = self.down_s = 0.0
+        self.leftover_details: list[Leftover] = []
         self._client: Any = None
 
     # -- up ---------------------------------------------------------------------------
@@ -280,50 +279,25 @@ class DockerTopology(Topology):
     # -- down -------------------------------------------------------------------------
     def down(self) -> None:
         """Remove this trial's containers and networks, found by label (so an object whose
-        creation was interrupted is found too)."""
+        creation was interrupted is found too), each on its own and retried; what cannot
+        go is listed in `leftovers`, keeps its labels for `gatecrash clean`, never raises."""
+        from harness.images import DockerUnavailable, connect
+        from harness.topology.docker_remove import remove_labelled
+
         start = time.monotonic()
         try:
             client = self._client
             if client is None:
-                from harness.images import DockerUnavailable, connect
-
                 try:
                     client = connect()
                 except DockerUnavailable:
-                    return  # nothing can have been created
-            remove_labelled(client, {RUN_LABEL: self.run_id, SLOT_LABEL: str(self.slot)},
-                            trial=str(self.workdir))  # fmt: skip
+                    return  # up() never reached the daemon: nothing can have been made
+            removal = remove_labelled(client, {RUN_LABEL: self.run_id, SLOT_LABEL: str(self.slot)},
+                                      trial=str(self.workdir))  # fmt: skip
+            self.leftover_details = removal.leftovers
+            self.leftovers = [str(x) for x in removal.leftovers]
         finally:
             self.down_s = time.monotonic() - start
-
-
-def remove_labelled(client: Any, labels: dict[str, str], trial: str | None = None) -> list[str]:
-    """Remove containers, then networks and volumes, carrying all of `labels` (and this
-    trial label, if given). Returns the names removed."""
-    from docker.errors import NotFound
-
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    if trial is not None:
-        filters["label"].append(f"{TRIAL_LABEL}={trial}")
-    removed: list[str] = []
-    containers = client.containers.list(all=True, filters=filters)
-
-    def rm(c: Any) -> None:
-        with contextlib.suppress(NotFound):
-            c.remove(force=True, v=True)
-            removed.append(c.name)
-
-    with ThreadPoolExecutor(max(len(containers), 1)) as pool:
-        list(pool.map(rm, containers))
-    for net in client.networks.list(filters=filters):
-        with contextlib.suppress(NotFound):
-            net.remove()
-            removed.append(net.name)
-    for vol in client.volumes.list(filters=filters):
-        with contextlib.suppress(NotFound):
-            vol.remove(force=True)
-            removed.append(vol.name)
-    return removed
 
 
 # Never mounted over the image's own: a virtualenv of Debian's python3 has its base in /usr,

@@ -11,7 +11,6 @@ host's namespace: the host's links, routes and firewall are never touched.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
 from harness.topology.base import WIRE_GSO_MAX, Host, Topology, fqdn, run_checked
+from harness.topology.leftovers import Leftover
+from harness.topology.state import claim, release
 
 NS_PREFIX = "gc-"
 NETNS_ETC = Path("/etc/netns")
@@ -44,10 +45,12 @@ class NetnsTopology(Topology):
         for role, ns in self.namespaces.items():
             self.hosts[role] = Host(role, self.addresses.addr(role), ["ip", "netns", "exec", ns])
         self.up_s = self.down_s = 0.0
+        self.leftover_details: list[Leftover] = []
 
     def up(self) -> None:
         start = time.monotonic()
         all_ns = [self.switch, *self.namespaces.values()]
+        claim(self.prefix)  # `gatecrash clean` leaves a live process's namespaces alone
         self._write_etc()
         _ip_batch([f"netns add {ns}" for ns in all_ns])
         sw = ["link set lo up", "link add br-in type bridge", "link add br-out type bridge"]
@@ -99,15 +102,15 @@ class NetnsTopology(Topology):
         self.up_s = time.monotonic() - start
 
     def down(self) -> None:
+        """Kill the trial's processes, delete its namespaces (retrying with back-off) and
+        /etc/netns files; what cannot go is listed in `leftovers`, never raised."""
+        from harness.topology.netns_remove import remove_namespaces
+
         start = time.monotonic()
-        all_ns = [*self.namespaces.values(), self.switch]
-        kill_namespace_processes(all_ns)
-        existing = set(list_namespaces())
-        gone = [ns for ns in all_ns if ns in existing]
-        if gone:
-            _ip_batch([f"netns del {ns}" for ns in gone])
-        for ns in all_ns:
-            shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+        removal = remove_namespaces([*self.namespaces.values(), self.switch])
+        self.leftover_details = removal.leftovers
+        self.leftovers = [str(x) for x in removal.leftovers]
+        release(self.prefix)
         self.down_s = time.monotonic() - start
 
     def _write_etc(self) -> None:
