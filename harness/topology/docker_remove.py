@@ -137,7 +137,7 @@ def disconnect_endpoints(client: Any, net: Any, run: str | None) -> list[str]:
     from docker.errors import NotFound
 
     foreign = []
-    for key, endpoint in (net.attrs.get("Containers") or {}).items():
+    for key, endpoint in list((net.attrs.get("Containers") or {}).items()):
         name = endpoint.get("Name") or key
         try:
             owner = client.containers.get(key)
