@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import harness.runner as runner_module
-from harness.cli import EXIT_BAD_INPUT, EXIT_EXPECT_FAILED, EXIT_OK, main
+from harness.cli import EXIT_BAD_INPUT, EXIT_EXPECT_FAILED, EXIT_HARNESS_FAULT, EXIT_OK, main
 from harness.report.loading import load_run
-from harness.results import TrialResult
+from harness.results import Fault, TrialResult
 from harness.runner import Runner
 from harness.scale.shard import plan, trial_keys
 from harness.scenario import parse_scenario
@@ -207,3 +207,38 @@ def test_a_restarted_shard_continues_its_directory(fake_runs, tmp_path) -> None:
     assert main(["run", str(fake_runs), "--shard", "0/1", "--out", str(out)]) == EXIT_OK
     assert (out / "results.jsonl").read_text() == before
     assert main(["run", str(fake_runs), "--shard", "0/2", "--out", str(out)]) == EXIT_BAD_INPUT
+
+
+def test_harness_faults_exit_3_in_the_shard_and_the_merge(fake_runs, tmp_path, monkeypatch) -> None:
+    """A trial the harness kept failing makes its cell invalid (1 of 4 > 20 %): the shard
+    holding it exits 3 (the Job's FailIndex rule), the others 0, and the merge 3, like a
+    serial run."""
+    broken = ("throttle", "shadowsocks", "xmpp", 0)
+
+    def faulty(self, censor, tool, app, trial, ca, attempt=0):
+        result = fake_trial(self, censor, tool, app, trial, ca, attempt)
+        if (censor, tool, app, trial) == broken:
+            fault = Fault(phase="app", kind="agent-crashed", detail="exit 1")
+            return result.model_copy(update={"outcome": "harness-fault", "fault": fault})
+        return result
+
+    monkeypatch.setattr(Runner, "run_trial", faulty)
+    statuses = []
+    for index in range(SHARDS):
+        argv = ["run", str(fake_runs), "--shard", f"{index}/{SHARDS}", "--out"]
+        statuses.append(main([*argv, str(tmp_path / f"s{index}"), "--retries", "0"]))
+    (holder,) = [
+        i for i, keys in enumerate(plan(parse_scenario(SCENARIO), SHARDS)) if broken in keys
+    ]
+    assert statuses == [EXIT_HARNESS_FAULT if i == holder else EXIT_OK for i in range(SHARDS)]
+    dirs = [str(tmp_path / f"s{i}") for i in range(SHARDS)]
+    assert main(["merge", str(tmp_path / "m"), *dirs]) == EXIT_HARNESS_FAULT
+    assert cells(tmp_path / "m")[broken[:3]] == ("invalid", 4)
+
+
+def test_more_shards_than_trials_leaves_some_empty(fake_runs, tmp_path) -> None:
+    dirs = run_shards(fake_runs, tmp_path, count=40)  # 32 trials
+    empty = [d for d in dirs if not json.loads((d / "shard.json").read_text())["trials"]]
+    assert len(empty) == 8
+    assert main(["merge", str(tmp_path / "m"), *map(str, dirs)]) == EXIT_EXPECT_FAILED
+    assert len(load_run(tmp_path / "m").results) == 32
