@@ -13,6 +13,9 @@ CASES: dict[str, str] = {
     "gfw-fet-2023": "gfw_fet_2023",
     "voip-blocker": "voip_blocker",
     "kazakhstan-mitm-2019": "kazakhstan_mitm_2019",
+    "gfw-http-residual": "gfw_http_residual",
+    "gfw-quic-sni-2025": "gfw_quic_sni_2025",
+    "gfw-shadowsocks-probing-2020": "gfw_shadowsocks_probing_2020",
 }
 
 

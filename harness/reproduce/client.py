@@ -32,8 +32,9 @@ async def _udp(job: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
             back.add(data)
 
+    local = ("0.0.0.0", job["sport"]) if job.get("sport") else None
     transport, _ = await loop.create_datagram_endpoint(
-        Proto, remote_addr=(job["host"], job["port"])
+        Proto, local_addr=local, remote_addr=(job["host"], job["port"])
     )
     for payload in payloads:
         transport.sendto(payload)

@@ -83,6 +83,19 @@ def xmpp_stream_open(domain: str = "chat.gatecrash.test") -> bytes:
             "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()  # fmt: skip
 
 
+def quic_initial(host: str, sni: str, port: int = 443) -> list[bytes]:
+    """The datagrams a QUIC v1 client (aioquic) sends first: its Initial with the ClientHello."""
+    import time
+
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+
+    config = QuicConfiguration(is_client=True, server_name=sni, alpn_protocols=["h3"])
+    conn = QuicConnection(configuration=config)
+    conn.connect((host, port), now=time.time())
+    return [data for data, _ in conn.datagrams_to_send(now=time.time())]
+
+
 def _draw(make: Callable[[random.Random], bytes], want: list[str], seed: int) -> bytes:
     """A payload from `make` whose FET exemptions are exactly `want` (1000 tries)."""
     rng = random.Random(seed)

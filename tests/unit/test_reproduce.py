@@ -110,3 +110,30 @@ def test_list_and_unknown_case(capsys) -> None:
     err = capsys.readouterr().err
     assert "unknown case 'gfw-fet-2024' (did you mean 'gfw-fet-2023'?)" in err
     assert "valid cases:" in err and "russia-tspu-2021" in err
+
+
+def test_voip_and_quic_payloads_are_what_the_analyzers_recognise() -> None:
+    from censor_sims.analyzers.base import get
+    from harness.reproduce.payloads import (
+        dtls_client_hello,
+        quic_initial,
+        rtp_packets,
+        sip_options,
+        stun_binding_request,
+    )
+
+    def first_props(name: str, grams: list[bytes]) -> dict:
+        stream = get(name).new_udp(None)  # type: ignore[arg-type]
+        found: dict = {}
+        for gram in grams:
+            props, _ = stream.feed(False, gram)
+            found.update(props or {})
+        return found
+
+    assert first_props("sip", [sip_options()])["method"] == "OPTIONS"
+    assert first_props("rtp", rtp_packets(4))["yes"] is True
+    assert first_props("stun", [stun_binding_request()])["method"] == "binding"
+    assert first_props("dtls", [dtls_client_hello()])["use_srtp"] is True
+    assert first_props("quic", quic_initial("10.0.0.1", "www.google.com"))["sni"] == (
+        "www.google.com"
+    )
