@@ -79,6 +79,7 @@ def test_attempts_side_by_side_from_threads_keep_to_their_own_names(client, tmp_
 # attempt; it exits, as a finished run does, before `gatecrash clean` looks.
 TWO_ATTEMPTS = """
 import json, sys
+from pathlib import Path
 from harness.topology.addressing import AddressPool
 from harness.topology.docker import DockerTopology
 run_id, work = sys.argv[1], Path(sys.argv[2])
@@ -105,6 +106,11 @@ def foreign(client) -> Iterator[list]:
         container.remove(force=True)
 
 
+def _attach(client, name: str, network: str):
+    """A running container of someone else's (no gatecrash label) on `network`."""
+    return client.containers.run(BASE, ["sleep", "600"], name=name, network=network, detach=True)
+
+
 def test_an_unremovable_network_is_a_leftover_and_the_next_attempt_is_fine(
     client, tmp_path, foreign
 ) -> None:
@@ -117,10 +123,7 @@ def test_an_unremovable_network_is_a_leftover_and_the_next_attempt_is_fine(
         networks = json.loads(proc.stdout.readline())
         outside = networks["outside"]
         squatter = f"gcx-attached-{run_id}"
-        sleeper = ["sleep", "600"]
-        foreign.append(
-            client.containers.run(BASE, sleeper, name=squatter, network=outside, detach=True)
-        )
+        foreign.append(_attach(client, squatter, outside))
         proc.stdin.write("\n")
         proc.stdin.flush()
         report = json.loads(proc.stdout.readline())
@@ -170,3 +173,58 @@ def test_clean_with_no_docker_daemon_says_so_without_a_traceback(client, tmp_pat
     assert "Traceback" not in done.stderr, done.stderr
     assert "docker objects not checked: cannot reach the Docker daemon" in done.stdout
     assert done.returncode == 0, done.stdout
+
+
+TWO_TRIALS = """
+name: e2e-docker-leftover
+trials: 2
+call_seconds: 1
+apps: [sip]
+tools: [direct]
+censors: {open: []}
+"""
+
+
+def test_a_run_goes_on_after_a_trial_leaves_its_network_behind(client, tmp_path, foreign) -> None:
+    """The report of issue 11 as it happened: trial 0's outside network cannot be removed
+    (a container of someone else's is attached to it while the trial runs). Trial 0 keeps
+    its measurement and names the network in `leftovers`; trial 1 has names of its own (and
+    steps over the address block the leftover still holds) and works; `clean` names the
+    network with the command that removes it."""
+    from harness.topology.docker import PID_LABEL
+
+    scenario = tmp_path / "two.yaml"
+    scenario.write_text(TWO_TRIALS)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--backend", "docker",
+         "--jobs", "1", "--out", str(tmp_path / "out")],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    events = client.events(
+        decode=True,
+        filters={"type": "container", "event": "start", "label": f"{PID_LABEL}={proc.pid}"},
+    )
+    try:
+        first = next(iter(events))["Actor"]["Attributes"]
+        outside = f"gc-{first[RUN_LABEL]}-{first[SLOT_LABEL]}-out"
+        squatter = f"gcx-attached-{first[RUN_LABEL]}"
+        foreign.append(_attach(client, squatter, outside))
+        _, err = proc.communicate(timeout=180)
+    finally:
+        events.close()
+        proc.kill()
+    assert proc.returncode == 0, err
+    results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").open()]
+    assert [(r["trial"], r["outcome"]) for r in results] == [(0, "ok"), (1, "ok")]
+    assert len(results[0]["leftovers"]) == 1
+    assert results[0]["leftovers"][0].startswith(f"network {outside}: ")
+    assert f"still attached: {squatter}" in results[0]["leftovers"][0]
+    assert results[1]["leftovers"] == []
+    assert _labelled(client, first[RUN_LABEL]) == [outside]
+
+    done = _clean()
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    command = f"docker network disconnect -f {outside} {squatter} && docker network rm {outside}"
+    assert f"  to remove it: {command}\n" in done.stdout
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    assert _labelled(client, first[RUN_LABEL]) == []
