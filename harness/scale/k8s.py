@@ -12,7 +12,8 @@ Kubernetes does the scheduling, retries and bookkeeping; gatecrash only renders:
 Exit codes of `gatecrash run` drive the pod failure policy: 3 (harness faults remained
 after the runner's own retries) fails that index without retrying it, 2 (bad input: every
 pod would fail alike) fails the Job, and a node disruption (preemption, drain) is ignored,
-so the index simply runs again.
+so the index simply runs again (and continues its shard directory). backoffLimitPerIndex
+and the FailIndex action need Kubernetes 1.29 or later.
 """
 
 from __future__ import annotations
