@@ -1,7 +1,8 @@
 """The `gatecrash` command: run, validate, clean, report, baseline, gate.
 
 Exit codes: 0 every expectation held, 1 one failed (for `gate`: a cell regressed),
-2 bad input or setup problem, 130 interrupted.
+2 bad input or setup problem, 3 (`run`, `report`) a cell is `invalid`: harness faults kept
+it from being measured (takes precedence over 1), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_HARNESS_FAULT = 3  # a cell is invalid: the harness, not the censor, failed it
 
 console = Console(stderr=False)
 errors = Console(stderr=True)
 if not console.is_terminal:
     console.width = 160  # logs and CI: keep the score table on one line per cell
+
+
+def _scored_status(summary: dict) -> int:
+    """3 when a cell is invalid (the run measured too little to judge it), else 1 when an
+    expectation failed, else 0."""
+    if any(c["verdict"] == "invalid" for c in summary["cells"]):
+        return EXIT_HARNESS_FAULT
+    return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
 
 
 def _need_privileges() -> None:
@@ -203,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(
         f"results: {out}/results.jsonl, {out}/summary.json, {out}/report.html", highlight=False
     )
-    return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
+    return _scored_status(summary)
 
 
 def _docker_ready() -> int:
@@ -256,7 +266,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     report = clean(force=args.force)
 
     def say(line: str) -> None:
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     say(
         f"removed {len(report.namespaces)} namespaces, {report.processes} processes, "
@@ -388,7 +398,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     written = [str(json_path), str(html_path)] + ([args.junit] if args.junit else [])
     console.print(f"written: {', '.join(written)}", highlight=False)
-    return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
+    return _scored_status(summary)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -4,6 +4,9 @@ of a scenario file, runs the scenario once, and passes or fails each item, so `-
 
 Loaded through the `pytest11` entry point. Only YAML files given on the command line (or
 found under a directory given) that parse as scenarios with expectations are collected.
+
+A cell the harness could not measure (verdict `invalid`: too many harness faults) is an
+error of its item's set-up, as pytest reports a broken fixture, not a failed expectation.
 """
 
 from __future__ import annotations
@@ -72,10 +75,19 @@ class CellItem(pytest.Item):
         super().__init__(**kwargs)
         self.exp = exp
 
-    def runtest(self) -> None:
+    def _cell(self) -> dict[str, Any] | None:
         summary = self.parent.summary()  # type: ignore[union-attr]
         cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
-        cell = cells.get((self.exp.censor, self.exp.tool, self.exp.app))
+        return cells.get((self.exp.censor, self.exp.tool, self.exp.app))
+
+    def setup(self) -> None:
+        """Runs the scenario (once per file); an invalid cell errors here."""
+        cell = self._cell()
+        if cell is not None and cell["verdict"] == "invalid":
+            pytest.fail(f"harness fault, cell not measured: {cell['reason']}", pytrace=False)
+
+    def runtest(self) -> None:
+        cell = self._cell()
         if cell is None or not self.exp.accepts(cell["verdict"]):
             got = cell["verdict"] if cell else "no result"
             reason = cell["reason"] if cell else ""

@@ -4,8 +4,14 @@ Only changes the data can back are failures: a worse verdict, a CSSR drop whose 
 intervals do not overlap, or a median MOS drop beyond a margin. A CSSR drop inside
 overlapping intervals is reported as "flaky-looking" (a few trials cannot tell it from
 noise), and an `invalid` verdict on either side is reported but never fails the gate, since
-the comparison it would rest on is not valid. Cells missing from the run or new in it are
-reported too; they reflect a changed scenario, not a worse tool, so they do not fail.
+the comparison it would rest on is not valid. An `inconclusive` verdict on either side is
+"not decided": never a regression by itself (a CSSR or MOS drop the data backs still is),
+and never a pass either, so it is always reported, with the reason. Cells missing from the
+run or new in it are reported too; they reflect a changed scenario, not a worse tool, so
+they do not fail.
+
+Baseline files are version 1; `reason` was added later and is optional, so baselines
+written before it (and from version 1 summaries) are still read.
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ VERDICT_RANK = {
     "blocked": 3,
 }
 
-Status = Literal["regressed", "flaky-looking", "invalid", "improved", "new", "missing"]
+Status = Literal[
+    "regressed", "flaky-looking", "invalid", "not-decided", "improved", "new", "missing"
+]
+UNDECIDED = "inconclusive"
 
 
 class BaselineError(Exception):
@@ -50,6 +59,7 @@ class BaselineCell(BaseModel):
     cssr_ci: list[float] = Field(min_length=2, max_length=2)
     mos_median: float | None = None
     trials: int = Field(ge=1)
+    reason: str = ""  # why the verdict; absent from baselines written before it was kept
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,7 +82,8 @@ class Baseline(BaseModel):
 
 def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
     """The part of a summary the gate compares against, per cell."""
-    keep = ("censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials")
+    keep = ("censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials",
+            "reason")  # fmt: skip
     return {
         "baseline_version": BASELINE_VERSION,
         "scenario": summary["scenario"],
@@ -147,11 +158,43 @@ def compare_cell(old: BaselineCell, new: dict[str, Any], mos_margin: float) -> C
         change.status = "invalid"
         change.reasons.append(f"verdict {old.verdict} -> {new['verdict']} (not compared)")
         return change
-    regressions, flaky, better = [], [], []
+    regressions, flaky, better = _ratio_and_mos(old, new, mos_margin)
     old_rank, new_rank = VERDICT_RANK.get(old.verdict), VERDICT_RANK.get(new["verdict"])
     if old_rank is not None and new_rank is not None and new_rank != old_rank:
         text = f"verdict {old.verdict} -> {new['verdict']}"
-        (regressions if new_rank > old_rank else better).append(text)
+        (regressions if new_rank > old_rank else better).insert(0, text)
+    if regressions:
+        change.status, change.reasons = "regressed", regressions + flaky
+    elif UNDECIDED in (old.verdict, new["verdict"]):
+        change.status, change.reasons = "not-decided", [_undecided_text(old, new), *flaky, *better]
+    elif flaky:
+        change.status, change.reasons = "flaky-looking", flaky
+    elif better:
+        change.reasons = better
+    else:
+        return None
+    return change
+
+
+def _undecided_text(old: BaselineCell, new: dict[str, Any]) -> str:
+    """Which side is inconclusive, and its reason (how many more trials would decide it)."""
+    sides = []
+    if new["verdict"] == UNDECIDED:
+        sides.append(f"this run: {new.get('reason') or 'too few trials'}")
+    if old.verdict == UNDECIDED:
+        sides.append(f"baseline: {old.reason or 'too few trials'}")
+    return f"verdict {old.verdict} -> {new['verdict']}, not decided ({'; '.join(sides)})"
+
+
+def _ratio_and_mos(
+    old: BaselineCell, new: dict[str, Any], mos_margin: float
+) -> tuple[list[str], list[str], list[str]]:
+    """CSSR and MOS changes as (regressions, flaky-looking, better): a regression only
+    where the data back it."""
+    regressions: list[str] = []
+    flaky: list[str] = []
+    better: list[str] = []
+    ci = new["cssr_ci"]
     if new["cssr"] < old.cssr:
         text = f"CSSR {old.cssr:.2f} -> {new['cssr']:.2f}"
         if ci[1] < old.cssr_ci[0]:
@@ -170,15 +213,7 @@ def compare_cell(old: BaselineCell, new: dict[str, Any], mos_margin: float) -> C
             )
         elif -drop > mos_margin:
             better.append(f"median MOS {old.mos_median:.2f} -> {new_mos:.2f}")
-    if regressions:
-        change.status, change.reasons = "regressed", regressions + flaky
-    elif flaky:
-        change.status, change.reasons = "flaky-looking", flaky
-    elif better:
-        change.reasons = better
-    else:
-        return None
-    return change
+    return regressions, flaky, better
 
 
 def compare(baseline: Baseline, summary: dict[str, Any], mos_margin: float) -> list[CellChange]:

@@ -2,8 +2,9 @@
 
 Readers are tool developers and researchers deciding what to believe, so the page leads
 with the censor x tool verdict heatmap per app, then the distributions behind the medians
-(MOS, setup time), then per-trial evidence and timelines with the censor's events on them,
-and ends with the scenario that produced it all.
+(MOS, setup time), then the harness's own faults (kept apart: they are never censorship),
+then per-trial evidence and timelines with the censor's events on them, and ends with the
+scenario that produced it all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ VERDICT_COLOUR = {
     "media-blocked": "#e0703a",
     "signalling-blocked": "#c8372d",
     "blocked": "#a0221b",
+    "inconclusive": "#6b8796",
     "invalid": "#8e55b8",
 }
 PHASE_COLOUR = {
@@ -105,6 +107,11 @@ def heatmap(app: str, cells: list[dict[str, Any]], censors: list[str], tools: li
                 if c.get("control_uncensored")
                 else ""
             )
+            if c.get("fault_attempts"):
+                flag += (
+                    f' <span class="flag faults">harness faults {c["faults"]}/'
+                    f"{c['fault_attempts']}</span>"
+                )
             tds.append(
                 f'<td class="heat-cell" style="background:{colour}" '
                 f'data-censor="{escape(censor)}" data-tool="{escape(tool)}" '
@@ -221,10 +228,38 @@ def _pcap_table(ev: TrialEvidence) -> str:
     )
 
 
+def faults_section(summary: dict[str, Any], results: list[TrialResult]) -> str:
+    """Every attempt that ended in a harness fault, apart from the verdicts: the harness's
+    own failures, retried and never scored as censorship."""
+    records = sorted((r for r in results if r.is_fault), key=lambda r: (r.key, r.attempt))
+    if not records:
+        return ""
+    totals = summary.get("faults") or {}
+    kinds = ", ".join(f"{escape(k)} {n}" for k, n in (totals.get("by_kind") or {}).items())
+    rows = "".join(
+        f"<tr><td>{escape(' / '.join(r.cell))}</td><td>{r.trial}</td><td>{r.attempt}</td>"
+        f"<td>{escape(r.fault.phase if r.fault else '-')}</td>"
+        f"<td>{escape(r.fault.kind if r.fault else '-')}</td>"
+        f"<td><pre>{escape(r.fault.detail if r.fault else r.error or '')}</pre></td></tr>"
+        for r in records
+    )
+    return (
+        '<h2 id="harness-faults">Harness faults</h2>'
+        f"<p class=meta>{len(records)} attempt(s) ended in a harness fault ({kinds}); "
+        f"{totals.get('trials', 0)} trial(s) ended in one and were not scored. These are the "
+        "harness's own failures (set-up, servers, agents, a tool that failed before the censor "
+        "saw it): never censorship, never in a ratio.</p>"
+        '<table class="faults"><tr><th>cell</th><th>trial</th><th>attempt</th><th>phase</th>'
+        f"<th>kind</th><th>detail</th></tr>{rows}</table>"
+    )
+
+
 def trial_block(ev: TrialEvidence, detailed: bool) -> str:
     trial = ev.trial
+    attempt = f" (attempt {trial.attempt})" if trial.attempt else ""
+    fault = f" · {escape(trial.fault.kind)} in {escape(trial.fault.phase)}" if trial.fault else ""
     head = (
-        f"trial {trial.trial}: <b>{escape(trial.outcome)}</b>"
+        f"trial {trial.trial}{attempt}: <b>{escape(trial.outcome)}</b>{fault}"
         + (f" · MOS {trial.call.mos:.2f}" if trial.call and trial.call.mos is not None else "")
         + (f" · {escape(trial.error.splitlines()[0])}" if trial.error else "")
     )
@@ -254,8 +289,10 @@ def render(
     censors = list(dict.fromkeys(c["censor"] for c in cells))
     tools = list(dict.fromkeys(c["tool"] for c in cells))
     trials_by_cell: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
-    for r in sorted(results, key=lambda r: r.key):
+    for r in sorted(results, key=lambda r: (r.key, r.attempt)):
         trials_by_cell[r.cell].append(r)
+    trials = len({r.key for r in results})
+    attempts = f" ({len(results)} attempts)" if len(results) != trials else ""
 
     out = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -263,7 +300,7 @@ def render(
         f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>",
         f"<h1>gatecrash: {escape(summary['scenario'])}</h1>",
         f"<p class=meta>run {escape(summary['run_id'])} · backend {escape(summary['backend'])}"
-        f" · {len(results)} trials · generated {escape(summary['generated_at'])} · "
+        f" · {trials} trials{attempts} · generated {escape(summary['generated_at'])} · "
         f"{escape(summary['thresholds_note'])}</p>",
         '<p class="legend">'
         + "".join(f'<span style="background:{c}">{v}</span>' for v, c in VERDICT_COLOUR.items())
@@ -301,6 +338,7 @@ def render(
                               t.message.connect_ms is not None]) for lbl, k in labels]  # fmt: skip
             hi = max([v for _, vs in connect for v in vs] + [1.0])
             out.append(strip_plot("connect time per trial", connect, 0, hi, " ms"))
+    out.append(faults_section(summary, results))
     out.append("<h2>Cells: evidence and timelines</h2>")
     out.append(
         "<p class=meta>Bars: where each trial's time went (phases); red ticks: the censor's "
@@ -315,7 +353,9 @@ def render(
             f"{escape(c['verdict'])}</span></h3><p>{escape(c['reason'])}</p>"
         )
         for trial in trials_by_cell[key]:
-            ev = evidence.get(trial.key) or TrialEvidence(trial)
+            ev = evidence.get(trial.key)
+            if ev is None or ev.trial.attempt != trial.attempt:  # kept for another attempt
+                ev = TrialEvidence(trial)
             detailed = trial.outcome != "ok" or c["verdict"] != "works"
             out.append(trial_block(ev, detailed))
     out.append("<h2>Scenario</h2>")

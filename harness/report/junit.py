@@ -2,7 +2,11 @@
 
 A cell fails only on an unmet expectation: the scenario's `expect` is the assertion, and a
 cell without one is an observation, reported as a pass with its verdict in <system-out>.
-An expectation naming a cell that did not run is a failure of its own.
+An expectation naming a cell that did not run is a failure of its own. An `invalid` cell
+is an <error>, expected or not: the harness's own faults kept it from being measured, which
+says nothing about the tool. An `inconclusive` cell is judged like any other verdict: it
+meets only an expectation that lists it, and its reason says how many more trials would
+decide it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ def _cell_text(cell: dict[str, Any]) -> str:
         f"reason: {cell['reason']}",
         f"outcomes: {_outcomes_text(cell['outcomes'])}",
     ]
+    if cell.get("fault_attempts"):
+        lines.append(
+            f"harness faults: {cell['faults']} trial(s) not scored, {cell['fault_attempts']} "
+            f"attempt(s) ({_outcomes_text(cell['fault_kinds'])})"
+        )
     if cell.get("control_uncensored"):
         lines.append(f"note: {CONTROL_NOTE}")
     return "\n".join(lines)
@@ -49,7 +58,12 @@ def junit_tree(summary: dict[str, Any]) -> ET.ElementTree:
     for cell in summary["cells"]:
         case = ET.Element("testcase", classname=name, name=" / ".join(_key(cell)))
         missed = [e for e in expectations.pop(_key(cell), []) if not e["met"]]
-        if missed:
+        if cell["verdict"] == "invalid":
+            error = ET.SubElement(
+                case, "error", message=f"invalid: {cell['reason']}", type="harness-fault"
+            )
+            error.text = _cell_text(cell)
+        elif missed:
             wanted = "; ".join(_expected_text(e["expected"]) for e in missed)
             failure = ET.SubElement(
                 case, "failure", message=f"expected {wanted}, got {cell['verdict']}"
@@ -64,14 +78,21 @@ def junit_tree(summary: dict[str, Any]) -> ET.ElementTree:
         failure.text = f"expected {wanted}, got no trials: the cell did not run"
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
-    root = ET.Element("testsuites", name="gatecrash", tests=str(len(cases)), failures=str(failures))
+    errors = sum(1 for c in cases if c.find("error") is not None)
+    root = ET.Element(
+        "testsuites",
+        name="gatecrash",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors=str(errors),
+    )
     suite = ET.SubElement(
         root,
         "testsuite",
         name=name,
         tests=str(len(cases)),
         failures=str(failures),
-        errors="0",
+        errors=str(errors),
         skipped="0",
         timestamp=summary.get("generated_at", ""),
     )

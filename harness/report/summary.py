@@ -1,12 +1,15 @@
-"""summary.json: per-cell scores and whether each expectation held.
+"""summary.json: per-cell scores, the harness faults, and whether each expectation held.
 
-Its shape is published as harness/report/schema/summary-v1.json; `schema_version` says
+Its shape is published as harness/report/schema/summary-v2.json; `schema_version` says
 which version a file follows (bump it, and add a new schema file, on a breaking change).
+Version 2 added the harness faults (per cell and for the run), `valid_trials`, and the
+verdict `inconclusive`; version 1 files (summary-v1.json) are still read.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.scoring.verdict import CellScore, score_cells
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2
 
 
 def check_expectations(scenario: Scenario, cells: list[CellScore]) -> list[dict[str, Any]]:
@@ -38,6 +41,19 @@ def check_expectations(scenario: Scenario, cells: list[CellScore]) -> list[dict[
     return checked
 
 
+def fault_totals(cells: list[CellScore]) -> dict[str, Any]:
+    """The run's harness faults: attempts that ended in one (retried ones too), trials
+    whose last attempt was one (not scored), and attempts by fault kind."""
+    by_kind: Counter[str] = Counter()
+    for cell in cells:
+        by_kind.update(cell.fault_kinds)
+    return {
+        "attempts": sum(c.fault_attempts for c in cells),
+        "trials": sum(c.faults for c in cells),
+        "by_kind": dict(by_kind.most_common()),
+    }
+
+
 def build_summary(
     scenario: Scenario, run_id: str, backend: str, results: list[TrialResult]
 ) -> dict[str, Any]:
@@ -52,6 +68,7 @@ def build_summary(
         "thresholds_note": "verdict thresholds are gatecrash's proposal, not a standard",
         "thresholds": scenario.thresholds.model_dump(),
         "cells": annotate_controls([c.model_dump() for c in cells], techniques),
+        "faults": fault_totals(cells),
         "expectations": check_expectations(scenario, cells),
     }
 

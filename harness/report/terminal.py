@@ -17,8 +17,10 @@ VERDICT_STYLE = {
     "blocked": "bold red",
     "signalling-blocked": "bold red",
     "media-blocked": "red",
+    "inconclusive": "cyan",
     "invalid": "magenta",
 }
+FAULTS_CAPTION = "faults: trials not scored / attempts that ended in a harness fault"
 
 
 def _fmt(value: Any, spec: str = ".0f", unit: str = "") -> str:
@@ -36,15 +38,24 @@ def _uplift(cell: dict[str, Any]) -> str:
     return text + "*" if cell.get("control_uncensored") else text
 
 
+def _faults(cell: dict[str, Any]) -> str:
+    """Trials lost to harness faults / all fault attempts (retries included); "-" for none.
+    A summary of version 1 has no fault fields."""
+    attempts = cell.get("fault_attempts", 0)
+    return f"{cell.get('faults', 0)}/{attempts}" if attempts else "-"
+
+
 def score_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"gatecrash: {summary['scenario']} (run {summary['run_id']})")
     for col, justify in (
         ("censor", "left"), ("tool", "left"), ("app", "left"), ("verdict", "left"),
         ("CSSR [95% CI]", "right"), ("setup p50/p95 ms", "right"), ("MOS", "right"),
         ("loss %", "right"), ("delivery", "right"), ("uplift CSSR/MOS", "right"),
-        ("trials", "right"),
+        ("trials", "right"), ("faults", "right"),
     ):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    if any(c.get("fault_attempts") for c in summary["cells"]):
+        table.caption = FAULTS_CAPTION
     for c in summary["cells"]:
         lo, hi = c["cssr_ci"]
         style = VERDICT_STYLE.get(c["verdict"], "")
@@ -60,8 +71,24 @@ def score_table(summary: dict[str, Any]) -> Table:
             _fmt(c["delivery_ratio"], ".0%") if c["kind"] == "message" else "-",
             _uplift(c),
             str(c["trials"]),
+            _faults(c),
         )
     return table
+
+
+def print_faults(summary: dict[str, Any], console: Console) -> None:
+    """The run's harness faults apart from the verdicts: how many, of which kinds."""
+    faults = summary.get("faults") or {}
+    if not faults.get("attempts"):
+        return
+    kinds = ", ".join(f"{kind} {count}" for kind, count in faults["by_kind"].items())
+    console.print(
+        "[magenta]harness faults[/] (the harness's own failures, never censorship): "
+        f"{faults['attempts']} attempt(s) ({escape(kinds)}); {faults['trials']} trial(s) "
+        "ended in one and were not scored",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -71,6 +98,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             console.print(
                 f"[dim]{c['censor']} / {c['tool']} / {c['app']}:[/] {c['reason']}", highlight=False
             )
+    print_faults(summary, console)
     for c in summary["cells"]:
         if c.get("control_uncensored"):
             console.print(
@@ -90,6 +118,7 @@ GATE_STYLE = {
     "regressed": "bold red",
     "flaky-looking": "yellow",
     "invalid": "magenta",
+    "not-decided": "cyan",
     "improved": "green",
     "new": "cyan",
     "missing": "cyan",
@@ -125,12 +154,20 @@ def print_gate(changes: list[CellChange], console: Console, title: str) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
-        elif ch.status == "flaky-looking":
+        elif ch.status in ("flaky-looking", "not-decided"):
+            style = GATE_STYLE[ch.status]
             console.print(
-                f"[yellow]flaky-looking[/] {escape(ch.label)}: {escape('; '.join(ch.reasons))}",
+                f"[{style}]{ch.status}[/] {escape(ch.label)}: {escape('; '.join(ch.reasons))}",
                 highlight=False,
                 soft_wrap=True,
             )
+    undecided = sum(ch.status == "not-decided" for ch in changes)
+    if undecided:
+        console.print(
+            f"[cyan]{undecided} cell(s) not decided[/]: neither a regression nor a pass; "
+            "run more trials to decide them",
+            highlight=False,
+        )
 
 
 def print_evidence(evidence: list, console: Console, per_cell: int = 1) -> None:

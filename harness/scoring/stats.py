@@ -20,14 +20,21 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
     if n == 0:
         return 0.0, 1.0
-    ratio = successes / n
+    return wilson_interval_of_ratio(successes / n, n, z)
+
+
+def wilson_interval_of_ratio(ratio: float, n: float, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson interval of a ratio seen over n trials (n need not be whole): what the
+    interval would be after more trials with the same result."""
+    if n <= 0 or not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"need n > 0 and 0 <= ratio <= 1, got {ratio} over {n}")
     z2 = z * z
     denom = 1.0 + z2 / n
     centre = (ratio + z2 / (2 * n)) / denom
     half = z * math.sqrt(ratio * (1.0 - ratio) / n + z2 / (4 * n * n)) / denom
     # Exact ends at 0/n and n/n (floating point would leave 1e-17 there).
-    lower = 0.0 if successes == 0 else max(0.0, centre - half)
-    upper = 1.0 if successes == n else min(1.0, centre + half)
+    lower = 0.0 if ratio == 0.0 else max(0.0, centre - half)
+    upper = 1.0 if ratio == 1.0 else min(1.0, centre + half)
     return lower, upper
 
 

@@ -1,8 +1,21 @@
 """Per-cell scores and verdicts from the trials of one (censor, tool, app) cell.
 
 The thresholds are gatecrash's proposal (voip-metrics.md, "Proposed verdict
-thresholds"), not a standard; a scenario may override each one. Ratios are judged by
-their 95% Wilson interval, never by the bare ratio of a few trials.
+thresholds"), not a standard; a scenario may override each one.
+
+How a cell is judged:
+- Harness faults are never evidence: a trial whose last attempt was a harness fault is
+  left out of every ratio. Too many of them (a share above `max_fault_share`, or no valid
+  trial at all) make the cell `invalid`, with the fault named.
+- A success ratio (calls set up, sessions connected) says which verdict the cell points
+  at; its 95% Wilson interval says whether the trials are enough to say so. When they are
+  not, the cell is `inconclusive` and the reason says how many more trials like these
+  would decide it.
+- What was measured on the calls that did set up (median R, share without media, p95
+  PDD) and on the messages that were sent (delivery ratio) decides `media-blocked`,
+  `blocked` by delivery and `degraded` as measured. Messages of one session share its
+  fate, so they are not independent trials: the delivery ratio is a measurement, like R,
+  not a ratio to put an interval on.
 """
 
 from __future__ import annotations
@@ -13,18 +26,26 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.results import CallMetrics, DirectionStats, TrialResult
+from harness.results import CallMetrics, DirectionStats, TrialResult, final_attempts
 from harness.scoring.emodel import mos_from_r
-from harness.scoring.stats import median, percentile, wilson_interval
+from harness.scoring.stats import median, percentile, wilson_interval, wilson_interval_of_ratio
 
 Kind = Literal["call", "message"]
-# "invalid" is never produced here: it is set when the control cell disagrees with the
-# censor profile, a decision across cells.
 CellVerdict = Literal[
-    "works", "degraded", "blocked", "signalling-blocked", "media-blocked", "invalid"
+    "works",
+    "degraded",
+    "blocked",
+    "signalling-blocked",
+    "media-blocked",
+    "inconclusive",
+    "invalid",
 ]
+# What a success ratio points at before its interval is asked whether the trials say so.
+Candidate = Literal["works", "degraded", "blocked"]
 
 GOOD_R = 70.0  # r70_share counts calls at or above this R (MOS 3.6)
+# How far "N more trials like these would decide it" looks before saying "never".
+MAX_MORE_TRIALS = 10_000
 
 
 class Thresholds(BaseModel):
@@ -49,6 +70,12 @@ class Thresholds(BaseModel):
     blocked_max_delivery: float = Field(
         0.2, ge=0, le=1, description="blocked: delivered / sent messages below"
     )
+    max_fault_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="invalid: share of a cell's trials that ended in a harness fault above",
+    )
 
     @model_validator(mode="after")
     def _blocked_below_works(self) -> Self:
@@ -72,9 +99,10 @@ class CellScore(BaseModel):
     tool: str
     app: str
     kind: Kind
-    trials: int
-    successes: int  # calls set up / messaging sessions connected
-    cssr: float
+    trials: int  # every trial of the cell, those that ended in a harness fault included
+    valid_trials: int  # trials not ended by a harness fault: the ones scored
+    successes: int  # calls set up / messaging sessions connected, of the valid trials
+    cssr: float  # successes / valid_trials
     cssr_ci: list[float] = Field(min_length=2, max_length=2)  # 95% Wilson interval
     setup_ms_p50: float | None = None  # calls: INVITE -> 200 OK; messages: connect time
     setup_ms_p95: float | None = None
@@ -87,7 +115,10 @@ class CellScore(BaseModel):
     delivery_ratio: float | None = None  # messages only
     verdict: CellVerdict
     reason: str
-    outcomes: dict[str, int] = Field(default_factory=dict)
+    outcomes: dict[str, int] = Field(default_factory=dict)  # of each trial's last attempt
+    faults: int = 0  # trials whose last attempt was a harness fault (not scored)
+    fault_attempts: int = 0  # attempts that ended in a harness fault, retried ones included
+    fault_kinds: dict[str, int] = Field(default_factory=dict)  # fault kind -> attempts
 
 
 def _succeeded(trial: TrialResult) -> bool:
@@ -112,9 +143,286 @@ def _rnd(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _ratio_text(successes: int, n: int, what: str, label: str, ci: tuple[float, float]) -> str:
     ratio = successes / n
     return f"{successes}/{n} {what} ({label} {ratio:.2f}, 95% CI {ci[0]:.2f}-{ci[1]:.2f})"
+
+
+# ---------------------------------------------------------------- enough trials?
+
+
+def _candidate(ratio: float, th: Thresholds) -> Candidate:
+    """What the bare success ratio points at."""
+    if ratio < th.blocked_max_cssr_upper:
+        return "blocked"
+    if ratio >= th.works_min_cssr_lower:
+        return "works"
+    return "degraded"
+
+
+def _supports(candidate: Candidate, ci: tuple[float, float], th: Thresholds) -> bool:
+    """Whether the interval is narrow enough to say the candidate: degraded needs both
+    works and blocked ruled out."""
+    if candidate == "works":
+        return ci[0] >= th.works_min_cssr_lower
+    if candidate == "blocked":
+        return ci[1] < th.blocked_max_cssr_upper
+    return ci[1] < th.works_min_cssr_lower and ci[0] >= th.blocked_max_cssr_upper
+
+
+def _why_not_yet(candidate: Candidate, ci: tuple[float, float], th: Thresholds) -> str:
+    """Which bound stands in the candidate's way."""
+    if candidate == "works":
+        return f"CI lower bound {ci[0]:.2f} < {th.works_min_cssr_lower:.2f}"
+    if candidate == "blocked":
+        return f"CI upper bound {ci[1]:.2f} >= {th.blocked_max_cssr_upper:.2f}"
+    open_ends = []
+    if ci[1] >= th.works_min_cssr_lower:
+        open_ends.append(f"CI upper bound {ci[1]:.2f} >= {th.works_min_cssr_lower:.2f}")
+    if ci[0] < th.blocked_max_cssr_upper:
+        open_ends.append(f"CI lower bound {ci[0]:.2f} < {th.blocked_max_cssr_upper:.2f}")
+    return ", ".join(open_ends)
+
+
+def _below_works(ci: tuple[float, float], th: Thresholds) -> str:
+    """Why a supported `degraded` is below works: the whole interval is."""
+    return f"CI upper bound {ci[1]:.2f} < {th.works_min_cssr_lower:.2f}"
+
+
+def more_trials_to_decide(successes: int, n: int, th: Thresholds) -> int | None:
+    """The fewest further trials, all with this cell's success ratio, after which the
+    interval supports what the ratio points at; None if no number up to MAX_MORE_TRIALS
+    does (a ratio right on a limit never gets past it)."""
+    ratio = successes / n
+    candidate = _candidate(ratio, th)
+    for more in range(1, MAX_MORE_TRIALS + 1):
+        if _supports(candidate, wilson_interval_of_ratio(ratio, n + more), th):
+            return more
+    return None
+
+
+def _undecided(
+    name: str, candidate: Candidate, successes: int, n: int, ci: tuple[float, float], th: Thresholds
+) -> str:
+    """The reason of an inconclusive cell: what it points at, and what would decide it."""
+    more = more_trials_to_decide(successes, n, th)
+    head = f"too few trials to say {name} ({_why_not_yet(candidate, ci, th)})"
+    if more is None:
+        return f"{head}; more trials like these would never decide {name} (never at this ratio)"
+    return f"{head}; {_plural(more, 'more trial')} like these would decide {name}"
+
+
+# ---------------------------------------------------------------- calls
+
+
+def _quality_misses(r_med: float | None, pdd_p95: float | None, th: Thresholds) -> list[str]:
+    """Works limits the set-up calls measurably missed."""
+    misses = []
+    if r_med is None:
+        misses.append("no call set up to rate")
+    elif r_med < th.works_min_r:
+        misses.append(f"median R {r_med:.1f} < {th.works_min_r:g}")
+    if pdd_p95 is not None and pdd_p95 > th.works_max_pdd_p95_ms:
+        misses.append(f"p95 PDD {pdd_p95:.0f} ms > {th.works_max_pdd_p95_ms:g} ms")
+    return misses
+
+
+def _call_verdict(
+    said: str,
+    set_up: int,
+    n: int,
+    ci: tuple[float, float],
+    r_med: float | None,
+    no_media: int,
+    pdd_p95: float | None,
+    th: Thresholds,
+) -> tuple[CellVerdict, str]:
+    """Signalling blocked with enough trials first, then media measured as blocked, then
+    a ratio too thin to decide, then measured quality, then the ratio's own verdict."""
+    if ci[1] < th.blocked_max_cssr_upper:
+        return "signalling-blocked", f"{said}: upper bound < {th.blocked_max_cssr_upper:.2f}"
+    if r_med is not None and (r_med < th.media_blocked_max_r or 2 * no_media > set_up):
+        why = []
+        if r_med < th.media_blocked_max_r:
+            why.append(f"median R {r_med:.1f} < {th.media_blocked_max_r:g}")
+        if no_media:
+            why.append(f"{no_media} of {set_up} had no media")
+        return "media-blocked", f"{said}, but {' and '.join(why)}"
+    candidate = _candidate(set_up / n, th)
+    if candidate == "blocked":
+        return "inconclusive", f"{said}: " + _undecided(
+            "signalling-blocked", candidate, set_up, n, ci, th
+        )
+    if misses := _quality_misses(r_med, pdd_p95, th):
+        return "degraded", f"{said}; misses works: {'; '.join(misses)}"
+    rated = f"{said}, median R {r_med:.1f}"
+    if not _supports(candidate, ci, th):
+        return "inconclusive", f"{rated}: " + _undecided(candidate, candidate, set_up, n, ci, th)
+    if candidate == "degraded":
+        return "degraded", f"{rated}; misses works: {_below_works(ci, th)}"
+    pdd_text = "no PDD measured" if pdd_p95 is None else f"p95 PDD {pdd_p95:.0f} ms"
+    return "works", f"{rated} >= {th.works_min_r:g}, {pdd_text}"
+
+
+def _score_calls(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
+    n = len(trials)
+    calls = [t.call for t in trials if _succeeded(t) and t.call is not None]
+    ci = wilson_interval(len(calls), n)
+    r_values = [c.r_factor if c.r_factor is not None else 0.0 for c in calls]
+    mos_values = [
+        c.mos if c.mos is not None else mos_from_r(r) for c, r in zip(calls, r_values, strict=True)
+    ]
+    r_med = median(r_values)
+    pdd = [t.call.pdd_ms for t in trials if t.call is not None and t.call.pdd_ms is not None]
+    pdd_p95 = percentile(pdd, 95)
+    no_media = sum(1 for t in trials if _succeeded(t) and t.outcome == "no-media")
+    losses = [x for x in (_worst(c, "loss_pct") for c in calls) if x is not None]
+    jitters = [x for x in (_worst(c, "jitter_ms") for c in calls) if x is not None]
+    setups = [c.setup_ms for c in calls if c.setup_ms is not None]
+
+    said = _ratio_text(len(calls), n, "calls set up", "CSSR", ci)
+    verdict, reason = _call_verdict(said, len(calls), n, ci, r_med, no_media, pdd_p95, th)
+    return dict(
+        kind="call",
+        successes=len(calls),
+        cssr=round(len(calls) / n, 4),
+        cssr_ci=[round(ci[0], 4), round(ci[1], 4)],
+        setup_ms_p50=_rnd(percentile(setups, 50), 1),
+        setup_ms_p95=_rnd(percentile(setups, 95), 1),
+        pdd_ms_p95=_rnd(pdd_p95, 1),
+        mos_median=_rnd(median(mos_values), 3),
+        r_median=_rnd(r_med, 2),
+        r70_share=round(sum(r >= GOOD_R for r in r_values) / len(calls), 4) if calls else None,
+        loss_pct_median=_rnd(median(losses), 3),
+        jitter_ms_median=_rnd(median(jitters), 2),
+        verdict=verdict,
+        reason=reason,
+    )
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _message_verdict(
+    said: str,
+    connected: int,
+    n: int,
+    ci: tuple[float, float],
+    sent: int,
+    delivery: float,
+    th: Thresholds,
+) -> tuple[CellVerdict, str]:
+    """As for calls: blocked with enough sessions, or by measured delivery; then a connect
+    ratio too thin to decide; then measured delivery below works; then the ratio."""
+    blocked = []
+    if ci[1] < th.blocked_max_cssr_upper:
+        blocked.append(f"CI upper bound {ci[1]:.2f} < {th.blocked_max_cssr_upper:.2f}")
+    if sent and delivery < th.blocked_max_delivery:
+        blocked.append(f"delivery {_pct(delivery)} < {_pct(th.blocked_max_delivery)}")
+    if blocked:
+        return "blocked", f"{said}: {'; '.join(blocked)}"
+    candidate = _candidate(connected / n, th)
+    if candidate == "blocked":
+        return "inconclusive", f"{said}: " + _undecided("blocked", candidate, connected, n, ci, th)
+    if not sent:
+        return "degraded", f"{said}; misses works: no message sent to count"
+    if delivery < th.works_min_delivery:
+        return "degraded", (
+            f"{said}; misses works: delivery {_pct(delivery)} < {_pct(th.works_min_delivery)}"
+        )
+    if not _supports(candidate, ci, th):
+        return "inconclusive", f"{said}: " + _undecided(candidate, candidate, connected, n, ci, th)
+    if candidate == "degraded":
+        return "degraded", f"{said}; misses works: {_below_works(ci, th)}"
+    return "works", said
+
+
+def _score_messages(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
+    n = len(trials)
+    connected = [t.message for t in trials if _succeeded(t) and t.message is not None]
+    ci = wilson_interval(len(connected), n)
+    messages = [t.message for t in trials if t.message is not None]
+    sent = sum(m.sent for m in messages)
+    delivered = sum(m.delivered for m in messages)
+    delivery = delivered / sent if sent else 0.0
+    connects = [m.connect_ms for m in connected if m.connect_ms is not None]
+
+    said = _ratio_text(len(connected), n, "sessions connected", "ratio", ci)
+    said += (
+        f", {delivered}/{sent} messages delivered ({_pct(delivery)})"
+        if sent
+        else ", no message sent"
+    )
+    verdict, reason = _message_verdict(said, len(connected), n, ci, sent, delivery, th)
+    return dict(
+        kind="message",
+        successes=len(connected),
+        cssr=round(len(connected) / n, 4),
+        cssr_ci=[round(ci[0], 4), round(ci[1], 4)],
+        setup_ms_p50=_rnd(percentile(connects, 50), 1),
+        setup_ms_p95=_rnd(percentile(connects, 95), 1),
+        delivery_ratio=round(delivery, 4) if sent else None,  # nothing sent: not measured
+        verdict=verdict,
+        reason=reason,
+    )
+
+
+# ---------------------------------------------------------------- harness faults
+
+
+def _fault_of(trial: TrialResult) -> tuple[str, str, str]:
+    """(kind, phase, detail) of a fault record; a record without its `fault` says so."""
+    if trial.fault is None:
+        return "unspecified", "unknown phase", trial.error or "no detail recorded"
+    return trial.fault.kind, trial.fault.phase, trial.fault.detail
+
+
+def _short(detail: str, chars: int = 120) -> str:
+    line = detail.strip().splitlines()[0] if detail.strip() else "no detail"
+    return line if len(line) <= chars else line[: chars - 3] + "..."
+
+
+def _fault_text(ended: Sequence[TrialResult], trials: int, th: Thresholds) -> str:
+    """Why a cell is invalid: how many trials the harness lost, and its most common fault."""
+    kinds = Counter(_fault_of(t)[:2] for t in ended)
+    (kind, phase), count = kinds.most_common(1)[0]
+    detail = next(_fault_of(t)[2] for t in ended if _fault_of(t)[:2] == (kind, phase))
+    share = len(ended) / trials
+    limit = (
+        "no valid trial left"
+        if len(ended) == trials
+        else f"{_pct(share)} > {_pct(th.max_fault_share)} allowed"
+    )
+    return (
+        f"{len(ended)} of {trials} trials ended in a harness fault ({limit}), most often "
+        f"{kind} in {phase} ({count}x): {_short(detail)}"
+    )
+
+
+def _faults_note(ended: int, retried: int, kinds: Counter[str]) -> str:
+    """A scored cell's note on the faults it had: never censorship, not in any ratio."""
+    parts = []
+    if ended:
+        parts.append(f"{_plural(ended, 'trial')} not scored")
+    if retried:
+        parts.append(f"{_plural(retried, 'attempt')} retried")
+    listed = ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
+    return f"harness faults (not censorship): {', '.join(parts)} ({listed})"
+
+
+def _unscored(kind: Kind) -> dict[str, Any]:
+    """The figures of a cell with no valid trial: nothing measured."""
+    fields: dict[str, Any] = dict(kind=kind, successes=0, cssr=0.0, cssr_ci=[0.0, 1.0])
+    if kind == "message":
+        fields["delivery_ratio"] = None
+    return fields
+
+
+# ---------------------------------------------------------------- cells
 
 
 def _registered_kind(app: str) -> Kind:
@@ -138,129 +446,12 @@ def _kind(trials: Sequence[TrialResult], kind: Kind | None) -> Kind:
     return kind or seen or _registered_kind(trials[0].app)
 
 
-def _call_verdict(
-    said: str,
-    set_up: int,
-    ci: tuple[float, float],
-    r_med: float | None,
-    no_media: int,
-    pdd_p95: float | None,
-    th: Thresholds,
-) -> tuple[CellVerdict, str]:
-    """Blocked tests first (signalling, then media), then every works limit."""
-    if ci[1] < th.blocked_max_cssr_upper:
-        return "signalling-blocked", f"{said}: upper bound < {th.blocked_max_cssr_upper:.2f}"
-    if r_med is not None and (r_med < th.media_blocked_max_r or 2 * no_media > set_up):
-        why = []
-        if r_med < th.media_blocked_max_r:
-            why.append(f"median R {r_med:.1f} < {th.media_blocked_max_r:g}")
-        if no_media:
-            why.append(f"{no_media} of {set_up} had no media")
-        return "media-blocked", f"{said}, but {' and '.join(why)}"
-    misses = []
-    if ci[0] < th.works_min_cssr_lower:
-        misses.append(f"CI lower bound {ci[0]:.2f} < {th.works_min_cssr_lower:.2f}")
-    if r_med is None:
-        misses.append("no call set up to rate")
-    elif r_med < th.works_min_r:
-        misses.append(f"median R {r_med:.1f} < {th.works_min_r:g}")
-    if pdd_p95 is not None and pdd_p95 > th.works_max_pdd_p95_ms:
-        misses.append(f"p95 PDD {pdd_p95:.0f} ms > {th.works_max_pdd_p95_ms:g} ms")
-    if misses:
-        reason = f"{said}; misses works: {'; '.join(misses)}"
-        if not set_up:
-            reason += (
-                f" (too few trials to call it blocked: CI upper bound {ci[1]:.2f}"
-                f" >= {th.blocked_max_cssr_upper:.2f})"
-            )
-        return "degraded", reason
-    pdd_text = "no PDD measured" if pdd_p95 is None else f"p95 PDD {pdd_p95:.0f} ms"
-    return "works", f"{said}, median R {r_med:.1f} >= {th.works_min_r:g}, {pdd_text}"
-
-
-def _score_calls(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
-    n = len(trials)
-    calls = [t.call for t in trials if _succeeded(t) and t.call is not None]
-    ci = wilson_interval(len(calls), n)
-    r_values = [c.r_factor if c.r_factor is not None else 0.0 for c in calls]
-    mos_values = [
-        c.mos if c.mos is not None else mos_from_r(r) for c, r in zip(calls, r_values, strict=True)
-    ]
-    r_med = median(r_values)
-    pdd = [t.call.pdd_ms for t in trials if t.call is not None and t.call.pdd_ms is not None]
-    pdd_p95 = percentile(pdd, 95)
-    no_media = sum(1 for t in trials if _succeeded(t) and t.outcome == "no-media")
-    losses = [x for x in (_worst(c, "loss_pct") for c in calls) if x is not None]
-    jitters = [x for x in (_worst(c, "jitter_ms") for c in calls) if x is not None]
-    setups = [c.setup_ms for c in calls if c.setup_ms is not None]
-
-    said = _ratio_text(len(calls), n, "calls set up", "CSSR", ci)
-    verdict, reason = _call_verdict(said, len(calls), ci, r_med, no_media, pdd_p95, th)
-    return dict(
-        kind="call",
-        successes=len(calls),
-        cssr=round(len(calls) / n, 4),
-        cssr_ci=[round(ci[0], 4), round(ci[1], 4)],
-        setup_ms_p50=_rnd(percentile(setups, 50), 1),
-        setup_ms_p95=_rnd(percentile(setups, 95), 1),
-        pdd_ms_p95=_rnd(pdd_p95, 1),
-        mos_median=_rnd(median(mos_values), 3),
-        r_median=_rnd(r_med, 2),
-        r70_share=round(sum(r >= GOOD_R for r in r_values) / len(calls), 4) if calls else None,
-        loss_pct_median=_rnd(median(losses), 3),
-        jitter_ms_median=_rnd(median(jitters), 2),
-        verdict=verdict,
-        reason=reason,
-    )
-
-
-def _score_messages(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
-    n = len(trials)
-    connected = [t.message for t in trials if _succeeded(t) and t.message is not None]
-    ci = wilson_interval(len(connected), n)
-    messages = [t.message for t in trials if t.message is not None]
-    sent = sum(m.sent for m in messages)
-    delivered = sum(m.delivered for m in messages)
-    delivery = delivered / sent if sent else 0.0
-    connects = [m.connect_ms for m in connected if m.connect_ms is not None]
-
-    said = _ratio_text(len(connected), n, "sessions connected", "ratio", ci)
-    said += f", {delivered}/{sent} messages delivered ({_pct(delivery)})"
-    verdict: CellVerdict
-    blocked = []
-    if ci[1] < th.blocked_max_cssr_upper:
-        blocked.append(f"CI upper bound {ci[1]:.2f} < {th.blocked_max_cssr_upper:.2f}")
-    if delivery < th.blocked_max_delivery:
-        blocked.append(f"delivery {_pct(delivery)} < {_pct(th.blocked_max_delivery)}")
-    misses = []
-    if ci[0] < th.works_min_cssr_lower:
-        misses.append(f"CI lower bound {ci[0]:.2f} < {th.works_min_cssr_lower:.2f}")
-    if delivery < th.works_min_delivery:
-        misses.append(f"delivery {_pct(delivery)} < {_pct(th.works_min_delivery)}")
-    if blocked:
-        verdict, reason = "blocked", f"{said}: {'; '.join(blocked)}"
-    elif misses:
-        verdict, reason = "degraded", f"{said}; misses works: {'; '.join(misses)}"
-    else:
-        verdict, reason = "works", said
-    return dict(
-        kind="message",
-        successes=len(connected),
-        cssr=round(len(connected) / n, 4),
-        cssr_ci=[round(ci[0], 4), round(ci[1], 4)],
-        setup_ms_p50=_rnd(percentile(connects, 50), 1),
-        setup_ms_p95=_rnd(percentile(connects, 95), 1),
-        delivery_ratio=round(delivery, 4),
-        verdict=verdict,
-        reason=reason,
-    )
-
-
 def score_cell(
     trials: Sequence[TrialResult], thresholds: Thresholds | None = None, kind: Kind | None = None
 ) -> CellScore:
-    """Score the trials of one cell. `kind` is needed only if no trial carries metrics
-    (every trial failed early); otherwise it is read from the trials."""
+    """Score the records of one cell: every attempt, as results.jsonl holds them (a trial
+    counts by its last attempt that was not a harness fault). `kind` is needed only if no
+    record carries metrics (every trial failed early); otherwise it is read from them."""
     if not trials:
         raise ValueError("a cell needs at least one trial")
     cells = {t.cell for t in trials}
@@ -268,14 +459,36 @@ def score_cell(
         raise ValueError(f"trials of several cells given: {sorted(cells)}")
     th = thresholds if thresholds is not None else Thresholds()
     censor, tool, app = trials[0].cell
-    outcomes = Counter(t.outcome for t in trials)
-    scorer = _score_calls if _kind(trials, kind) == "call" else _score_messages
-    fields = scorer(trials, th)
+    final = final_attempts(trials)
+    valid = [t for t in final if not t.is_fault]
+    ended = [t for t in final if t.is_fault]
+    fault_kinds = Counter(_fault_of(t)[0] for t in trials if t.is_fault)
+    cell_kind = _kind(final, kind)
+    scorer = _score_calls if cell_kind == "call" else _score_messages
+    fields = scorer(valid, th) if valid else _unscored(cell_kind)
+    invalid = not valid or len(ended) / len(final) > th.max_fault_share
+    if invalid:
+        fields["verdict"], fields["reason"] = "invalid", _fault_text(ended, len(final), th)
+        if valid:
+            fields["reason"] += f"; no verdict (the figures are of the {len(valid)} valid trials)"
+    outcomes = Counter(t.outcome for t in final)
     if failures := outcomes.get("tool-failure"):
-        fields["reason"] += f"; {failures} tool failure{'s' if failures > 1 else ''}"
+        fields["reason"] += f"; {_plural(failures, 'tool failure')}"
+    if fault_kinds and not invalid:
+        retried = sum(fault_kinds.values()) - len(ended)
+        fields["reason"] += "; " + _faults_note(len(ended), retried, fault_kinds)
     fields["reason"] += "."
     return CellScore(
-        censor=censor, tool=tool, app=app, trials=len(trials), outcomes=dict(outcomes), **fields
+        censor=censor,
+        tool=tool,
+        app=app,
+        trials=len(final),
+        valid_trials=len(valid),
+        outcomes=dict(outcomes),
+        faults=len(ended),
+        fault_attempts=sum(fault_kinds.values()),
+        fault_kinds=dict(fault_kinds),
+        **fields,
     )
 
 
@@ -284,7 +497,8 @@ def score_cells(
     thresholds: Thresholds | None = None,
     kinds: Mapping[str, Kind] | None = None,
 ) -> list[CellScore]:
-    """Score every (censor, tool, app) cell, in the order cells first appear.
+    """Score every (censor, tool, app) cell, in the order cells first appear. `results`
+    are every attempt's records (retried trials included).
 
     `kinds` maps app name -> "call" | "message" for cells whose trials carry no metrics.
     """

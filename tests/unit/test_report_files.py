@@ -185,7 +185,7 @@ def test_summary_validates_against_the_published_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     validator.validate(summary)
-    assert summary["schema_version"] == 1
+    assert summary["schema_version"] == 2
 
 
 def test_schema_documents_every_field_a_summary_has() -> None:

@@ -100,7 +100,7 @@ def test_baseline_keeps_the_compared_fields() -> None:
     baseline = make_baseline(summary)
     assert baseline["baseline_version"] == 1 and baseline["run_id"] == "r1"
     assert set(baseline["cells"][0]) == {
-        "censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials"
+        "censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials", "reason"
     }  # fmt: skip
     assert len(baseline["cells"]) == len(summary["cells"])
 
@@ -246,3 +246,58 @@ def test_message_cells_get_uplift_without_mos() -> None:
     results = [chat_trial("open", t, n) for t in ("direct", "shadowsocks") for n in range(3)]
     cells = build_summary(scenario, "r1", "netns", results)["cells"]
     assert cells[1]["uplift"] == {"cssr_points": 0.0, "mos": None}
+
+
+# --- inconclusive cells: not decided, never a regression by itself, never a pass ----------
+
+UNDECIDED_REASON = "3/3 calls set up (...): too few trials to say works; 13 more trials ..."
+
+
+def test_inconclusive_run_over_a_known_good_cell_is_not_decided() -> None:
+    new = new_cell("inconclusive", ci=(0.44, 1.0)) | {"reason": UNDECIDED_REASON}
+    change = compare_cell(old_cell(), new, 0.3)
+    assert change is not None and change.status == "not-decided" and not change.fails
+    assert change.reasons == [
+        f"verdict works -> inconclusive, not decided (this run: {UNDECIDED_REASON})"
+    ]
+
+
+def test_inconclusive_baseline_is_not_decided_whatever_the_run_says() -> None:
+    old = old_cell("inconclusive", ci=(0.44, 1.0)).model_copy(update={"reason": "too thin"})
+    for verdict in ("works", "signalling-blocked", "inconclusive"):
+        change = compare_cell(old, new_cell(verdict, ci=(0.44, 1.0)), 0.3)
+        assert change is not None and change.status == "not-decided" and not change.fails
+        assert "baseline: too thin" in change.reasons[0]
+
+
+def test_inconclusive_with_a_cssr_drop_the_data_back_still_regresses() -> None:
+    new = new_cell("inconclusive", cssr=0.0, ci=(0.0, 0.56), mos=None)
+    change = compare_cell(old_cell(ci=(0.81, 1.0)), new, 0.3)
+    assert change is not None and change.fails
+    assert change.reasons == ["CSSR 1.00 -> 0.00, 95% intervals do not overlap"]
+
+
+def test_a_baseline_without_reasons_is_still_read(tmp_path) -> None:
+    path = tmp_path / "old.json"
+    cell = {"censor": "c", "tool": "t", "app": "sip", "verdict": "works", "cssr": 1.0,
+            "cssr_ci": [0.8, 1.0], "mos_median": 4.4, "trials": 16}  # fmt: skip
+    path.write_text(json.dumps({"baseline_version": 1, "scenario": "s", "cells": [cell]}))
+    assert load_baseline(path).cells[0].reason == ""
+
+
+def test_cli_gate_reports_an_inconclusive_cell_as_not_decided(tmp_path, capsys) -> None:
+    good = write_run(tmp_path / "good", unit_results())
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", str(good), "-o", str(baseline)]) == EXIT_OK
+    # Two trials of the cell instead of four: 2/2 = [0.34, 1] cannot say works (>= 0.5).
+    thin = [r for r in unit_results() if not (r.cell == CELL and r.trial >= 2)]
+    run = write_run(tmp_path / "thin", thin)
+    capsys.readouterr()
+    assert main(["gate", str(run), "--baseline", str(baseline)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (
+        "not-decided throttle / shadowsocks / sip: verdict works -> inconclusive, not decided "
+        "(this run: 2/2 calls set up"
+    ) in out
+    assert "2 more trials like these would decide works" in out
+    assert "1 cell(s) not decided: neither a regression nor a pass" in out
