@@ -20,9 +20,24 @@ from harness.results import Fault, TrialResult
 from harness.runner import Runner
 from harness.scale.shard import plan, trial_keys
 from harness.scenario import parse_scenario
-from tests.unit.test_report_files import SCENARIO, call_trial, chat_trial
+from tests.unit.test_report_files import call_trial, chat_trial
 
 SHARDS = 4
+SCENARIO = """\
+name: unit
+trials: 4
+call_seconds: 1
+apps: [sip, xmpp]
+tools: [direct, shadowsocks]
+censors:
+  open: []
+  throttle: [{type: udp_throttle, rate: 16kbit}]
+# 4 trials: Wilson 4/4 = [0.51, 1], 0/4 = [0, 0.49]
+thresholds: {works_min_cssr_lower: 0.5, blocked_max_cssr_upper: 0.5}
+expect:
+  - {censor: open, tool: direct, app: sip, verdict: works}
+  - {censor: throttle, tool: direct, app: sip, verdict: works}
+"""
 
 
 def fake_trial(self, censor, tool, app, trial, ca, attempt=0) -> TrialResult:
