@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_BAD_INPUT
     only = shard_trials(scenario, shard) if shard else None
-    if shard and args.out and not args.resume and (Path(args.out) / "shard.json").exists():
+    begun = args.out and all((Path(args.out) / f).exists() for f in ("shard.json", "scenario.json"))
+    if shard and begun and not args.resume:
         args.resume = args.out  # a retried pod (or CI job) continues its shard
     done = 0
     if args.resume:

@@ -257,3 +257,12 @@ def test_more_shards_than_trials_leaves_some_empty(fake_runs, tmp_path) -> None:
     assert len(empty) == 8
     assert main(["merge", str(tmp_path / "m"), *map(str, dirs)]) == EXIT_EXPECT_FAILED
     assert len(load_run(tmp_path / "m").results) == 32
+
+
+def test_a_shard_killed_before_its_first_trial_starts_again(fake_runs, tmp_path) -> None:
+    """shard.json written, nothing else yet (the pod died at once): the rerun starts anew."""
+    (out,) = run_shards(fake_runs, tmp_path, count=1)
+    for name in ("scenario.json", "results.jsonl"):
+        (out / name).unlink()
+    assert main(["run", str(fake_runs), "--shard", "0/1", "--out", str(out)]) == EXIT_OK
+    assert len((out / "results.jsonl").read_text().splitlines()) == 32
