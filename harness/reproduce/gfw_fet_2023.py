@@ -1,9 +1,9 @@
 """The GFW's blocking of fully encrypted traffic, reproduced on the `gfw-2023` profile's
 `gfw-fet` technique with real TCP connections carrying crafted first payloads.
 
-Wu, Zohaib, Durumeric, Houmansadr, Wustrow: "How the Great Firewall of China Detects and
-Blocks Fully Encrypted Traffic", USENIX Security 2023 (artifact
-gfw-report/usenixsecurity23-artifact). Published behaviour checked here:
+Wu, Sippe, Sivakumar, Burg, Anderson, Wang, Bock, Houmansadr, Levin, Wustrow: "How the
+Great Firewall of China Detects and Blocks Fully Encrypted Traffic", USENIX Security 2023
+(artifact gfw-report/usenixsecurity23-artifact). Published behaviour checked here:
   - only the client's first payload is examined; it is exempt when any of Ex1 average
     popcount/byte <= 3.4 or >= 4.6, Ex2 first 6 bytes printable, Ex3 more than 50 %
     printable, Ex4 more than 20 contiguous printable bytes, Ex5 a TLS or HTTP prefix

@@ -2,8 +2,8 @@
 against the real shadowsocks-libev server (ss-server 3.3.5, chacha20-ietf-poly1305) that
 gatecrash's `shadowsocks` tool runs, triggered by a real connection through ss-local.
 
-Alice, Bock, Brown, Fifield, ... : "How China Detects and Blocks Shadowsocks", IMC 2020
-(gfw.report). Published behaviour checked here:
+Alice, Bob, Carol, Beznazwy, Houmansadr: "How China Detects and Blocks Shadowsocks", IMC
+2020 (gfw.report). Published behaviour checked here:
   - the GFW replays a legitimate connection's first data packet, and sends random probes
     whose lengths cluster around 8, 12, 16, 22, 33, 41 and 50 bytes, plus 221 bytes (as the
     active_probe technique recalls the paper's length sets; not re-checked offline);
