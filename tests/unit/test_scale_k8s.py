@@ -151,3 +151,23 @@ def test_cli_refuses_more_shards_than_trials(capsys) -> None:
 def test_names_are_dns_labels() -> None:
     assert k8s_name("gatecrash-My_Suite 2026!") == "gatecrash-my-suite-2026"
     assert len(k8s_name("x" * 100)) == 40 and k8s_name("__") == "scenario"
+
+
+def test_the_pods_commands_are_gatecrash_commands() -> None:
+    """What the containers run parses as gatecrash parses it; the shard pod's index is
+    the one Kubernetes substitutes into $(JOB_COMPLETION_INDEX)."""
+    from harness.cli import build_parser
+
+    (container,) = shard_job(options())["spec"]["template"]["spec"]["containers"]
+    args = [a.replace("$(JOB_COMPLETION_INDEX)", "5") for a in container["args"]]
+    run = build_parser().parse_args(args)
+    assert (run.command, run.shards, run.out, run.shard) == ("run", 6, "/results/shard-5", None)
+    (merger,) = merge_job(options())["spec"]["template"]["spec"]["containers"]
+    words = merger["command"][2].split()
+    assert words[:2] == ["exec", "gatecrash"]
+    merge = build_parser().parse_args(words[2:])
+    assert (merge.command, merge.out, merge.dirs) == (
+        "merge",
+        "/results/merged",
+        ["/results/shard-*"],
+    )
