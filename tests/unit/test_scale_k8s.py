@@ -19,7 +19,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from harness.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from harness.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
 from harness.scale.k8s import JobOptions, k8s_name, merge_job, render, shard_job
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,8 +156,6 @@ def test_names_are_dns_labels() -> None:
 def test_the_pods_commands_are_gatecrash_commands() -> None:
     """What the containers run parses as gatecrash parses it; the shard pod's index is
     the one Kubernetes substitutes into $(JOB_COMPLETION_INDEX)."""
-    from harness.cli import build_parser
-
     (container,) = shard_job(options())["spec"]["template"]["spec"]["containers"]
     args = [a.replace("$(JOB_COMPLETION_INDEX)", "5") for a in container["args"]]
     run = build_parser().parse_args(args)
