@@ -9,8 +9,12 @@ they go with them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
@@ -26,6 +30,7 @@ from harness.topology.netns import (
 )
 
 DELETE_ATTEMPTS = 5  # waits 0.05, 0.1, 0.2, 0.4 s between them
+SURVIVOR_PATIENCE_S = 2.0
 
 
 @dataclass
@@ -48,11 +53,7 @@ def remove_namespaces(names: list[str]) -> NetnsRemoval:
         out.processes = kill_namespace_processes(present)
     except (OSError, subprocess.SubprocessError) as exc:
         out.leftovers.append(Leftover("process", "in " + " ".join(present), one_line(str(exc))))
-    held = {
-        ns: pids
-        for ns in (present if out.processes else [])
-        if (pids := [p for p in namespace_pids(ns) if _alive(p)])
-    }
+    held = survivors(present) if out.processes else {}
     for ns, pids in held.items():
         listed = " ".join(map(str, pids))
         out.leftovers.append(
@@ -74,6 +75,22 @@ def remove_namespaces(names: list[str]) -> NetnsRemoval:
         out.files += removed
         out.leftovers += leftover
     return out
+
+
+def survivors(namespaces: list[str], patience: float = SURVIVOR_PATIENCE_S) -> dict[str, list[int]]:
+    """Processes still in the namespaces once SIGKILL has had `patience` seconds to work
+    (an exiting process takes a moment; one forked meanwhile gets its own SIGKILL)."""
+    deadline = time.monotonic() + patience
+    while True:
+        held = {
+            ns: pids for ns in namespaces if (pids := [p for p in namespace_pids(ns) if _alive(p)])
+        }
+        if not held or time.monotonic() > deadline:
+            return held
+        for pid in (p for pids in held.values() for p in pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
 
 
 def delete_namespaces(names: list[str]) -> dict[str, str]:
