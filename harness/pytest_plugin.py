@@ -23,6 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gatecrash")
     group.addoption("--gatecrash-out", help="results directory for scenario runs")
     group.addoption("--gatecrash-trials", type=int, help="override trials per cell")
+    group.addoption(
+        "--gatecrash-results",
+        metavar="DIR",
+        help="judge the expectations on a finished run instead of running the scenario: "
+        "DIR/NAME or DIR (e.g. made by `gatecrash merge`)",
+    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -41,6 +47,29 @@ class ExpectationMissed(Exception):
     pass
 
 
+class RecordedRunError(Exception):
+    """--gatecrash-results names no usable run of this scenario; the message says why."""
+
+
+def recorded_summary(directory: Path, scenario: Any) -> dict[str, Any]:
+    """The scenario's expectations judged on a finished run: DIR/NAME (as --gatecrash-out
+    lays runs out) or DIR itself, which must hold a run of this scenario."""
+    from harness.report.loading import RunInputError, load_run
+    from harness.report.summary import build_summary
+
+    if (directory / scenario.name / "scenario.json").exists():
+        directory = directory / scenario.name
+    try:
+        run = load_run(directory)
+    except RunInputError as exc:
+        raise RecordedRunError(str(exc)) from None
+    if run.scenario.name != scenario.name:
+        raise RecordedRunError(
+            f"{directory} holds a run of {run.scenario.name!r}, not of {scenario.name!r}"
+        )
+    return build_summary(scenario, run.run_id, run.backend, run.results)
+
+
 class ScenarioFile(pytest.File):
     """A scenario file; its run happens once, on the first item that needs it."""
 
@@ -54,6 +83,9 @@ class ScenarioFile(pytest.File):
             yield CellItem.from_parent(self, name=f"{exp.censor}/{exp.tool}/{exp.app}", exp=exp)
 
     def summary(self) -> dict[str, Any]:
+        recorded = self.config.getoption("gatecrash_results")
+        if self._summary is None and recorded:
+            self._summary = recorded_summary(Path(recorded), self.scenario)
         if self._summary is None:
             from harness.report.summary import build_summary, write_summary
             from harness.runner import Runner
@@ -94,7 +126,7 @@ class CellItem(pytest.Item):
             raise ExpectationMissed(f"expected {self.exp.verdict}, got {got}: {reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
-        if isinstance(excinfo.value, ExpectationMissed):
+        if isinstance(excinfo.value, ExpectationMissed | RecordedRunError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 

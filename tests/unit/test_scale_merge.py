@@ -9,6 +9,8 @@ the report are the real ones.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,23 @@ def test_a_shard_killed_before_its_first_trial_starts_again(fake_runs, tmp_path)
         (out / name).unlink()
     assert main(["run", str(fake_runs), "--shard", "0/1", "--out", str(out)]) == EXIT_OK
     assert len((out / "results.jsonl").read_text().splitlines()) == 32
+
+
+def test_the_pytest_plugin_judges_a_merged_run(fake_runs, tmp_path) -> None:
+    """`pytest SCENARIO --gatecrash-results MERGED`: one item per expectation, judged on the
+    merged run (here one holds, one does not), nothing run again."""
+    merged = tmp_path / "results" / "unit"
+    main(["merge", str(merged), *map(str, run_shards(fake_runs, tmp_path))])
+    junit = tmp_path / "junit.xml"
+    argv = [sys.executable, "-m", "pytest", str(fake_runs), "-p", "no:cacheprovider", "-q",
+            f"--junitxml={junit}", "--rootdir", str(tmp_path)]  # fmt: skip
+    for results in (merged, merged.parent):  # DIR itself, or DIR/NAME
+        proc = subprocess.run([*argv, "--gatecrash-results", str(results)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 1 and "1 failed, 1 passed" in proc.stdout, proc.stdout
+        assert "expected works, got signalling-blocked" in proc.stdout
+    other = tmp_path / "other.yaml"
+    other.write_text(SCENARIO.replace("name: unit", "name: other"))
+    proc = subprocess.run([*argv[:3], str(other), *argv[4:], "--gatecrash-results", str(merged)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1 and "holds a run of 'unit', not of 'other'" in proc.stdout
