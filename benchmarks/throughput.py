@@ -1,10 +1,11 @@
 """Benchmark (not a test): trials per minute at --jobs 1 and at the default, side by side.
 
     .venv/bin/python benchmarks/throughput.py [--scenario scenarios/quickstart.yaml]
-        [--jobs N] [--trials N] [--call-seconds S]
+        [--jobs N] [--baseline-jobs 1] [--trials N] [--call-seconds S]
 
-Runs the same scenario twice in one process on the netns backend, first one trial at a
-time, then `--jobs` side by side (default: harness.runner.default_jobs()), and prints the
+Runs the same scenario twice in one process on the netns backend, first `--baseline-jobs`
+trials at a time (default 1), then `--jobs` side by side (default:
+harness.runner.default_jobs()), and prints the
 wall time, trials per minute and their ratio (target >= 3x on 2 cores), then per cell the
 two runs' verdicts and the differences of median MOS, loss, jitter and setup time: parallel
 trials must not disturb each other's measurements (target: no verdict changes, MOS within
@@ -46,7 +47,7 @@ def print_cells(serial: list[CellScore], parallel: list[CellScore]) -> int:
     """Per cell: verdicts and metric differences (parallel - serial); the verdict changes."""
     by_cell = {(c.censor, c.tool, c.app): c for c in parallel}
     changed = 0
-    print(f"{'cell':38s} {'verdict jobs=1':>20s} {'verdict jobs=N':>20s}  differences (N - 1)")
+    print(f"{'cell':38s} {'verdict baseline':>20s} {'verdict jobs=N':>20s}  differences")
     for one in serial:
         key = (one.censor, one.tool, one.app)
         many = by_cell[key]
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="scenarios/quickstart.yaml")
     parser.add_argument("--jobs", type=int, default=default_jobs())
+    parser.add_argument("--baseline-jobs", type=int, default=1)
     parser.add_argument("--trials", type=int)
     parser.add_argument("--call-seconds", type=float)
     args = parser.parse_args()
@@ -79,10 +81,10 @@ def main() -> None:
         f"{os.cpu_count()} cores, load average before {os.getloadavg()[0]:.2f}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        serial_s, serial = timed_run(scenario, 1, Path(tmp) / "serial")
+        serial_s, serial = timed_run(scenario, args.baseline_jobs, Path(tmp) / "serial")
         parallel_s, parallel = timed_run(scenario, args.jobs, Path(tmp) / "parallel")
     rate_1, rate_n = n / serial_s * 60, n / parallel_s * 60
-    print(f"jobs=1:  {serial_s:7.1f} s  {rate_1:6.1f} trials/min")
+    print(f"jobs={args.baseline_jobs}:  {serial_s:7.1f} s  {rate_1:6.1f} trials/min")
     print(f"jobs={args.jobs}:  {parallel_s:7.1f} s  {rate_n:6.1f} trials/min")
     print(f"ratio: {rate_n / rate_1:.2f}x (target >= 3x on 2 cores)")
     changed = print_cells(serial, parallel)
