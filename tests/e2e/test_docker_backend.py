@@ -4,7 +4,7 @@ The node image is built once per session (cached by its tag, which hashes the Do
 only the first run on a fresh machine pays for it. Calls are 1 s and every quickstart cell
 gets one trial, to stay affordable: with one trial `works` is reachable (Wilson 1/1 =
 [0.21, 1], threshold scaled to 0.2) but `signalling-blocked` is not (0/1 = [0, 0.79]; the
-blocked bound may not exceed the works bound), so such a cell reads `degraded` on both
+blocked bound may not exceed the works bound), so such a cell reads `inconclusive` on both
 backends. The per-trial facts (outcome, registered, set up) are compared as well, and they
 do tell a blocked call from a working one.
 """
