@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,9 +76,13 @@ def _frozen(pid: int, name: str) -> Iterator[Path]:
         (group / "freezer.state").write_text("FROZEN")
         yield group
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # ends it as soon as it thaws
         (group / "freezer.state").write_text("THAWED")
-        with contextlib.suppress(OSError):
-            group.rmdir()
+        deadline = time.monotonic() + 10  # the killed process leaves the group as it exits
+        while (group / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        group.rmdir()
 
 
 def test_a_namespace_that_will_not_go_is_a_leftover_not_an_error(tmp_path: Path) -> None:
