@@ -100,13 +100,16 @@ def run(quick: bool, workdir: Path) -> CaseReport:
                   "Initials answered"),
     ]  # fmt: skip
     inside = n - answered("residual-0.9")
+    blocked_at = [r["started"] for r in by["blocked"]]
+    lo = min(r["started"] - t for r, t in zip(by["residual-0.9"], blocked_at, strict=True))
+    hi = max(r["started"] - t for r, t in zip(by["residual-1.1"], blocked_at, strict=True))
     after = answered("residual-1.1")
     report.rows.append(Row(
         "residual block on (source IP, destination IP, destination port)",
         Published("180 s", PAPER, "residual censorship"),
         Measured(f"innocent Initials: {inside}/{n} dropped at 0.9 x W, {after}/{n} answered at "
-                 "1.1 x W after the block", f"window in (0.9 W, 1.1 W]; configured {residual:g} s",
-                 n),
+                 "1.1 x W after the block",
+                 f"window in ({lo:.1f}, {hi:.1f}] s; configured {residual:g} s", n),
         inside == n and after == n,
         "bracket [0.9 W, 1.1 W] of the configured W (probe resolution)",
         "" if residual == RESIDUAL_FULL else f"quick mode: W = {residual:g} s instead of 180 s",
