@@ -128,8 +128,9 @@ def gather(trial: TrialResult, with_pcap: bool = True) -> TrialEvidence:
 
 def wants_evidence(trial: TrialResult, cell_verdict: str) -> bool:
     """Trials a reader would ask "why?" about: failed ones, and all of a cell that is not
-    simply working."""
-    return trial.outcome != "ok" or cell_verdict != "works"
+    simply working. An inconclusive cell's good trials are not in question: what it lacks
+    is more of them, which its reason says."""
+    return trial.outcome != "ok" or cell_verdict not in ("works", "inconclusive")
 
 
 def describe_event(event: dict[str, Any], t0: float | None = None) -> str:

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.report.evidence import TrialEvidence, describe_event, started_epoch
+from harness.report.evidence import TrialEvidence, describe_event, started_epoch, wants_evidence
 from harness.results import TrialResult
 
 VERDICT_COLOUR = {
@@ -356,7 +356,7 @@ def render(
             ev = evidence.get(trial.key)
             if ev is None or ev.trial.attempt != trial.attempt:  # kept for another attempt
                 ev = TrialEvidence(trial)
-            detailed = trial.outcome != "ok" or c["verdict"] != "works"
+            detailed = wants_evidence(trial, c["verdict"])
             out.append(trial_block(ev, detailed))
     out.append("<h2>Scenario</h2>")
     out.append(f"<pre>{escape(scenario_text, quote=False)}</pre>")

@@ -67,6 +67,10 @@ def test_evidence_reads_censor_events_and_log_tails_and_skips_a_cut_line(tmp_pat
     assert len(ev.log_tails["client.caller.err"]) == 8
     assert describe_event(ev.events[0], 1.5) == "+0.500s sni_filter rst [tcp a:1 -> b:443]"
     assert wants_evidence(trial, "works")  # a failed trial, whatever its cell's verdict
+    assert wants_evidence(trial, "inconclusive")
+    good = call_trial("c", "direct", 1)
+    assert not wants_evidence(good, "works") and not wants_evidence(good, "inconclusive")
+    assert wants_evidence(good, "media-blocked")  # why did a set-up call count as blocked?
 
 
 def test_pcap_check_is_not_attempted_through_a_tool_and_says_why(tmp_path) -> None:
