@@ -38,6 +38,18 @@ def test_wilson_interval_known_values(successes: int, n: int, lower: float, uppe
     assert got == pytest.approx((lower, upper), abs=1e-4)
 
 
+@given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_of_a_ratio_matches_the_counts_it_came_from(counts: tuple[int, int]) -> None:
+    successes, n = counts
+    assert wilson_interval_of_ratio(successes / n, n) == wilson_interval(successes, n)
+
+
+@pytest.mark.parametrize(("ratio", "n"), [(0.5, 0), (-0.1, 3), (1.1, 3)])
+def test_wilson_of_a_ratio_rejects_impossible_input(ratio: float, n: float) -> None:
+    with pytest.raises(ValueError):
+        wilson_interval_of_ratio(ratio, n)
+
+
 def test_wilson_interval_of_no_trials_is_uninformative() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
