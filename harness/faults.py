@@ -47,6 +47,15 @@ def fault_from_exception(phase: FaultPhase, exc: BaseException) -> Fault:
     return Fault(phase=phase, kind=kind, detail=_first_lines(f"{type(exc).__name__}: {exc}"))
 
 
+LEFT_BEHIND = "left behind: "  # how a topology notes on its exception what it could not remove
+
+
+def left_behind(exc: BaseException) -> list[str]:
+    """The objects a failed set-up could not remove, from the exception's notes."""
+    notes = getattr(exc, "__notes__", [])
+    return [n.removeprefix(LEFT_BEHIND) for n in notes if n.startswith(LEFT_BEHIND)]
+
+
 def agent_fault(error: str | None) -> Fault:
     """An app agent crashed or gave no result (the app reported outcome harness-fault)."""
     return Fault(phase="app", kind="agent-crashed", detail=_first_lines(error or "no detail"))

@@ -32,6 +32,7 @@ from harness.faults import (
     ClientPacketCounter,
     agent_fault,
     fault_from_exception,
+    left_behind,
     tool_failure_is_fault,
 )
 from harness.paths import inside
@@ -325,7 +326,9 @@ class Runner:
         with self._slot_lock:
             return next(self._slots)
 
-    def _topology(self, stack: contextlib.ExitStack, tdir: Path, slot: int) -> Topology:
+    def _topology(
+        self, stack: contextlib.ExitStack, tdir: Path, slot: int, result: TrialResult
+    ) -> Topology:
         """The trial's hosts on a free address block. Docker networks are daemon-wide, so
         a block may be held by another run on the same daemon (or a crashed run's
         leftovers): this run sets it aside and takes the next one."""
@@ -336,7 +339,8 @@ class Runner:
                 return stack.enter_context(
                     self.backend(self.run_id, slot, addresses, tdir)  # type: ignore[arg-type]
                 )
-            except AddressInUse:  # the topology has already removed what it made
+            except AddressInUse as exc:  # the topology has removed what it could
+                result.leftovers += left_behind(exc)
                 self.pool.set_aside(addresses)
                 if attempt == BLOCK_ATTEMPTS:
                     raise
@@ -415,7 +419,7 @@ class Runner:
         is put on `stack` to be torn down in reverse order."""
         censor, tool, app, trial = key
         enter("topology")
-        topology = self._topology(stack, tdir, slot)
+        topology = self._topology(stack, tdir, slot, result)
         hosts.append(topology)
         enter("servers")
         supervisor = Supervisor(tdir / "logs")
@@ -424,6 +428,7 @@ class Runner:
         stack.callback(self._active.pop, slot, None)
         ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca)
         the_app, the_tool = registry.load(registry.APPS, app)(), load_tool(tool)
+        the_app.warm_up(ctx)
         start_dns(topology, supervisor)
         the_app.start_servers(ctx)
         enter("censor")
@@ -498,3 +503,4 @@ class Runner:
         (tdir / "harness-error.txt").write_text(traceback.format_exc())
         result.outcome, result.error = FAULT_OUTCOME, f"{type(exc).__name__}: {exc}"
         result.fault = fault_from_exception(phase, exc)
+        result.leftovers += left_behind(exc)  # a topology that failed half-way up

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
 from harness.programs import require
 from harness.results import TrialResult
-from harness.topology.process import ManagedProcess
+from harness.topology.base import Host
+from harness.topology.process import ManagedProcess, ProcessFailed
 from harness.trial import TrialContext
+
+WARM = "harness.apps.warm"
 
 
 class App(ABC):
@@ -19,6 +23,10 @@ class App(ABC):
     def check_installed(self) -> None:
         for binary, package in self.binaries.items():
             require(binary, package)
+
+    def warm_up(self, ctx: TrialContext) -> None:  # noqa: B027 (optional: most apps have none)
+        """Start what needs no server, censor or tool yet (agents that import while the
+        trial sets up: WarmAgent), right after the topology is up."""
 
     @abstractmethod
     def start_servers(self, ctx: TrialContext) -> None:
@@ -45,3 +53,24 @@ def result_of(proc: ManagedProcess, timeout: float, stop: bool = False) -> dict[
     finally:
         if stop:
             proc.stop()
+
+
+class WarmAgent:
+    """One of our agents, started early (harness.apps.warm): its process and imports are
+    done when `go` hands it its arguments."""
+
+    def __init__(self, ctx: TrialContext, host: Host, name: str, module: str) -> None:
+        self.name = name
+        self.proc = ctx.supervisor.start(host, name, ctx.agent(WARM, module), keep_stdin=True)
+
+    def go(self, *args: str) -> ManagedProcess:
+        stdin = self.proc.popen.stdin
+        assert stdin is not None  # started with keep_stdin
+        try:
+            stdin.write((json.dumps(list(args)) + "\n").encode())
+            stdin.close()
+        except BrokenPipeError:
+            raise ProcessFailed(
+                f"{self.name} exited before it was given its arguments\n{self.proc.tail()}"
+            ) from None
+        return self.proc

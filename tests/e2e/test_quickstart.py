@@ -21,6 +21,7 @@ from harness.report.summary import build_summary
 from harness.runner import Runner, read_results
 from harness.scenario import parse_scenario
 from harness.topology.netns import NETNS_ETC, list_namespaces
+from harness.topology.state import STATE_DIR
 from tests.conftest import REPO, host_network_state
 
 pytestmark = pytest.mark.e2e
@@ -104,16 +105,14 @@ def test_clean_reaps_a_run_killed_with_sigkill(tmp_path) -> None:
         [sys.executable, "-m", "harness.cli", "run", str(scenario), "--out", str(tmp_path / "o")],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+    caller_log = tmp_path / "o" / "trials" / "open" / "direct" / "sip" / "0" / "logs"
     deadline = time.monotonic() + 30
-    ours: list[str] = []
-    while time.monotonic() < deadline:
-        ours = [ns for ns in list_namespaces() if ns.startswith("gc-") and ns.endswith("-client")]
-        caller_up = any("harness.apps.sip.agent" in _cmdline(p) for ns in ours for p in _pids(ns))
-        if caller_up:
+    while time.monotonic() < deadline:  # mid-call: the caller has said something
+        log = caller_log / "client.caller.out"
+        if log.exists() and '"event"' in log.read_text():
             break
         time.sleep(0.1)
-    assert ours, "the run never built its topology"
-    run_prefix = ours[0].rsplit("-", 2)[0]
+    run_prefix = f"gc-{_run_id_writing_to(tmp_path / 'o')}"  # this run's, not another's
     run_ns = [ns for ns in list_namespaces() if ns.startswith(run_prefix + "-")]
     pids = [pid for ns in run_ns for pid in _pids(ns)]
     assert pids, "servers should be running in the run's namespaces"
@@ -126,6 +125,14 @@ def test_clean_reaps_a_run_killed_with_sigkill(tmp_path) -> None:
     assert not list(NETNS_ETC.glob(f"{run_prefix}-*"))
     time.sleep(0.2)
     assert not [pid for pid in pids if _alive(pid)]
+
+
+def _run_id_writing_to(out: Path) -> str:
+    """The run whose alive-marker names `out` as its output directory."""
+    for marker in STATE_DIR.glob("*.json"):
+        if json.loads(marker.read_text()).get("out") == str(out):
+            return marker.stem
+    raise AssertionError(f"no run marker for {out} in {STATE_DIR}")
 
 
 def _pids(ns: str) -> list[int]:

@@ -159,8 +159,9 @@ def test_tool_fetches_and_udp_matches_claim(world, name: str, tmp_path: Path, mo
 
 
 def test_shadowsocks_v2ray_plugin_udp_bypasses_the_plugin(topology, supervisor, tmp_path) -> None:
-    """SIP003 plugins carry TCP only: UDP goes as plain shadowsocks UDP to the server port, not through the
-    WebSocket plugin. Blocking UDP to that port leaves TCP working and kills UDP."""
+    """SIP003 plugins carry TCP only: UDP goes as plain shadowsocks UDP to the server port,
+    not through the WebSocket plugin. Blocking UDP to that port leaves TCP working and kills
+    UDP."""
     start_dns(topology, supervisor)
     voip = topology.addr("voip")
     echo = supervisor.start(topology["voip"], "echo", [sys.executable, "-m", "harness.net.echo",

@@ -108,7 +108,9 @@ def test_runner_resume_keeps_a_whole_record_missing_its_newline(tmp_path, monkey
     monkeypatch.setattr(
         Runner,
         "run_trial",
-        lambda self, c, t, a, n, ca, attempt=0: call_trial(c, t, n) if a == "sip" else chat_trial(c, t, n),
+        lambda self, c, t, a, n, ca, attempt=0: (
+            call_trial(c, t, n) if a == "sip" else chat_trial(c, t, n)
+        ),
     )
     Runner(scenario, run, resume=True).run()
     read = read_results_tolerant(path)

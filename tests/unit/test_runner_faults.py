@@ -12,7 +12,7 @@ import time
 import pytest
 
 import harness.runner as runner_module
-from harness.faults import InjectedFault, fault_from_exception, tool_failure_is_fault
+from harness.faults import InjectedFault, fault_from_exception, left_behind, tool_failure_is_fault
 from harness.paths import OutsideOutDir
 from harness.report.loading import read_results_tolerant
 from harness.results import Fault, TrialResult, final_attempts
@@ -191,3 +191,11 @@ def test_a_tool_failure_is_a_fault_only_when_nothing_could_have_censored_it() ->
     assert tool_failure_is_fault(has_techniques=False, client_packets=None)
     assert tool_failure_is_fault(has_techniques=True, client_packets=0)
     assert not tool_failure_is_fault(has_techniques=True, client_packets=7)
+
+
+def test_what_a_failed_set_up_left_behind_is_read_from_its_notes() -> None:
+    exc = RuntimeError("ip: RTNETLINK answers: File exists")
+    exc.add_note("left behind: namespace gc-abc-3-voip: processes 123 survived SIGKILL")
+    exc.add_note("an unrelated note")
+    assert left_behind(exc) == ["namespace gc-abc-3-voip: processes 123 survived SIGKILL"]
+    assert left_behind(RuntimeError("no notes")) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.apps.base import App, result_of
+from harness.apps.base import App, WarmAgent, result_of
 from harness.apps.sip.kamailio import kamailio_argv, kamailio_config
 from harness.results import CallMetrics, DirectionStats, TrialResult
 from harness.scoring.emodel import score_call
@@ -39,21 +39,21 @@ class SipApp(App):
     kind = "call"
     binaries = {"kamailio": "kamailio"}
 
+    def warm_up(self, ctx: TrialContext) -> None:
+        self.warm_callee = WarmAgent(ctx, ctx.topology["voip"], "callee", AGENT)
+        self.warm_caller = WarmAgent(ctx, ctx.topology["client"], "caller", AGENT)
+
     def start_servers(self, ctx: TrialContext) -> None:
         voip = start_kamailio(ctx)
         opts = ctx.scenario.sip
-        self.callee = ctx.supervisor.start(
-            voip,
+        self.callee = self.warm_callee.go(
             "callee",
-            ctx.agent(
-                AGENT, "callee",
-                "--registrar", f"{voip.addr}:{SIP_PORT}",
-                "--domain", fqdn("voip"),
-                "--user", CALLEE,
-                "--bind", voip.addr,
-                "--transport", opts.transport,
-                "--max-wait", str(self._budget(ctx) + 10),
-            ),
+            "--registrar", f"{voip.addr}:{SIP_PORT}",
+            "--domain", fqdn("voip"),
+            "--user", CALLEE,
+            "--bind", voip.addr,
+            "--transport", opts.transport,
+            "--max-wait", str(self._budget(ctx) + 10),
         )  # fmt: skip
         self.callee.wait_for_event("registered", 10)
 
@@ -75,7 +75,7 @@ class SipApp(App):
             "--setup-timeout", str(opts.setup_timeout_s),
             *ctx.endpoint.agent_args(),
         ]  # fmt: skip
-        caller = ctx.supervisor.start(ctx.topology["client"], "caller", ctx.agent(AGENT, *args))
+        caller = self.warm_caller.go(*args)
         mine = result_of(caller, self._budget(ctx))
         # Without a call the callee has nothing to wait for: stop it (it still reports).
         theirs = result_of(self.callee, 5 if mine.get("setup_ok") else 0, stop=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 
-from harness.apps.base import App, result_of
+from harness.apps.base import App, WarmAgent, result_of
 from harness.apps.xmpp.prosody import ProsodyConfig, prepare, prosody_argv
 from harness.results import MessageMetrics, TrialResult
 from harness.topology.base import fqdn
@@ -21,6 +21,10 @@ class XmppApp(App):
     kind = "message"
     binaries = {"prosody": "prosody"}
 
+    def warm_up(self, ctx: TrialContext) -> None:
+        self.warm_receiver = WarmAgent(ctx, ctx.topology["chat"], "receiver", AGENT)
+        self.warm_sender = WarmAgent(ctx, ctx.topology["client"], "sender", AGENT)
+
     def start_servers(self, ctx: TrialContext) -> None:
         chat = ctx.topology["chat"]
         domain = fqdn("chat")
@@ -30,14 +34,10 @@ class XmppApp(App):
         prepare(cfg, cert, key, {SENDER: self.password, RECEIVER: self.password})
         prosody = ctx.supervisor.start(chat, "prosody", prosody_argv(cfg))
         prosody.wait_for_line(cfg.ready_pattern, 10)
-        self.receiver = ctx.supervisor.start(
-            chat,
+        self.receiver = self.warm_receiver.go(
             "receiver",
-            ctx.agent(
-                AGENT, "receiver",
-                *self._common(ctx, domain, chat.addr, RECEIVER),
-                "--max-wait", str(self._budget(ctx) + 10),
-            ),
+            *self._common(ctx, domain, chat.addr, RECEIVER),
+            "--max-wait", str(self._budget(ctx) + 10),
         )  # fmt: skip
         self.receiver.wait_for_event("ready", 15)
 
@@ -67,7 +67,7 @@ class XmppApp(App):
             "--timeout", str(opts.timeout_s),
             *ctx.endpoint.agent_args(udp=False),
         ]  # fmt: skip
-        sender = ctx.supervisor.start(ctx.topology["client"], "sender", ctx.agent(AGENT, *args))
+        sender = self.warm_sender.go(*args)
         mine = result_of(sender, self._budget(ctx))
         self.receiver.stop()
         result.logs["sender"] = str(sender.stdout_path)
