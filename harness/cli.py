@@ -588,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_positive_int,
         metavar="N",
-        help="trials side by side (default: two per core, at most 8; 1 runs them in turn)",
+        help="trials side by side (default: two per core, as memory allows at 256 MiB a trial; "
+        "1 runs them in turn)",
     )
     run.add_argument(
         "--retries",
