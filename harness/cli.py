@@ -107,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario.trials = args.trials
     if args.call_seconds:
         scenario.call_seconds = args.call_seconds
+    if args.tool_binary and (scenario := _with_own_builds(scenario, args.tool_binary)) is None:
+        return EXIT_BAD_INPUT
     from harness.scale.shard import ShardError, prepare_shard_dir, shard_from_args, shard_trials
 
     try:
@@ -210,11 +212,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = build_summary(judged, runner.run_id, args.backend, results)
     write_summary(out / "summary.json", summary)
     print_summary(summary, console)
+    _print_tool_versions(scenario, results)
     _write_html_report(out / "report.html", summary, results, scenario)
     console.print(
         f"results: {out}/results.jsonl, {out}/summary.json, {out}/report.html", highlight=False
     )
     return _scored_status(summary)
+
+
+def _with_own_builds(scenario, specs: list[str]):
+    """The scenario with `--tool-binary NAME=PATH` builds in place of the packaged programs;
+    None (after saying why) when one does not fit."""
+    from harness.tools.own_build import OwnBuildError
+    from harness.tools.variant import with_binaries
+
+    builds = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            errors.print(f"[red]error:[/] --tool-binary takes NAME=PATH, got {escape(spec)!r}")
+            return None
+        builds[name] = path
+    try:
+        return with_binaries(scenario, builds)
+    except OwnBuildError as exc:
+        errors.print(f"[red]error:[/] --tool-binary: {escape(str(exc))}", soft_wrap=True)
+        return None
+
+
+def _print_tool_versions(scenario, results: list) -> None:
+    """Which program (and which own build) each tool column ran."""
+    from harness.tools.variant import version_lines
+
+    for line in version_lines(scenario, results):
+        console.print(f"tool {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _docker_ready() -> int:
@@ -394,6 +425,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print_summary(summary, console)
     run = load_run(Path(args.dir))
+    _print_tool_versions(run.scenario, run.results)
     html_path = Path(args.html) if args.html else Path(args.dir) / "report.html"
     if not _write_html_report(html_path, summary, run.results, run.scenario):
         return EXIT_BAD_INPUT
@@ -537,6 +569,9 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
     from harness.tools.listing import tool_rows
 
+    if args.options:
+        return _print_tool_options(args.options)
+
     table = Table(title="circumvention tools")
     for col in ("tool", "version", "protocols", "exposes", "udp", "defined in"):
         table.add_column(col)
@@ -546,6 +581,36 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
         table.add_row(row.name, escape(row.version), escape(", ".join(row.protocols)),
                       row.exposes, row.udp + notes, escape(kind))  # fmt: skip
     console.print(table)
+    return EXIT_OK
+
+
+def _print_tool_options(name: str) -> int:
+    """The options a scenario may give tool NAME: `{name: NAME, OPTION: VALUE}`."""
+    from rich.table import Table
+
+    from harness import registry
+    from harness.errors import did_you_mean
+    from harness.tools.options import describe
+    from harness.tools.variant import tool_class
+
+    if name not in registry.TOOLS:
+        errors.print(
+            f"[red]error:[/] unknown tool {name!r}{did_you_mean(name, registry.TOOLS)}; valid "
+            f"tools: {', '.join(sorted(registry.TOOLS))}",
+            soft_wrap=True,
+        )
+        return EXIT_BAD_INPUT
+    cls = tool_class(name)
+    rows = describe(cls.Options)
+    table = Table(title=f"options of {name} (tools: [{{name: {name}, OPTION: VALUE}}])")
+    for col in ("option", "values", "default", "what it sets"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table if rows else f"{name} takes no options", highlight=False)
+    programs = ", ".join(cls.programs) or "none (gatecrash's own code)"
+    console.print(f"own build (binary: PATH, --tool-binary {name}=PATH) replaces: {programs}",
+                  highlight=False)  # fmt: skip
     return EXIT_OK
 
 
@@ -611,6 +676,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="split into N shards and run the one numbered by $JOB_COMPLETION_INDEX "
         "(a Kubernetes Indexed Job)",
+    )
+    run.add_argument(
+        "--tool-binary",
+        action="append",
+        metavar="NAME=PATH",
+        help="run your own build of tool NAME (every column running it, or the column labelled "
+        "NAME): an executable, or a directory holding the tool's programs (repeatable)",
     )
     run.set_defaults(func=cmd_run)
     _tools_dir_option(run)
@@ -710,6 +782,9 @@ def build_parser() -> argparse.ArgumentParser:
     tools = sub.add_parser("tools", help="circumvention tools")
     tools_sub = tools.add_subparsers(dest="tools_command", required=True)
     tools_list = tools_sub.add_parser("list", help="tools, versions, protocols, UDP capability")
+    tools_list.add_argument(
+        "--options", metavar="NAME", help="the options tool NAME takes in a scenario"
+    )
     tools_list.set_defaults(func=cmd_tools_list)
     _tools_dir_option(tools_list)
     return parser

@@ -144,6 +144,7 @@ class TrialResult(_Model):
     # the measurement stands, later trials use other names.
     leftovers: list[str] = Field(default_factory=list)
     tool_setup_ms: float | None = None
+    tool_version: str | None = None  # what the tool's program said it was (an own build too)
     call: CallMetrics | None = None
     message: MessageMetrics | None = None
     webrtc: WebRtcMetrics | None = None

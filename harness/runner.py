@@ -42,7 +42,7 @@ from harness.report.loading import RunInputError, load_scenario_json, read_resul
 from harness.results import FAULT_OUTCOME, FaultPhase, TrialResult, final_attempts
 from harness.scenario import Scenario
 from harness.tools.base import Tool, ToolFailed
-from harness.tools.tun_mode import load_tool
+from harness.tools.variant import build_tool, variant_changes
 from harness.topology.addressing import AddressPool
 from harness.topology.base import AddressInUse, Topology
 from harness.topology.cleanup import STATE_DIR
@@ -146,6 +146,7 @@ def resume_problems(saved: Scenario, given: Scenario) -> list[str]:
     for name in sorted(set(saved.censors) & set(given.censors)):
         if saved.censors[name] != given.censors[name]:
             problems.append(f"censor {name!r} has other techniques than in the saved run")
+    problems += variant_changes(saved, given)  # a tool's options or build changed
     for field in _TRIAL_FIELDS:
         before, now = getattr(saved, field), getattr(given, field)
         if before != now:
@@ -211,7 +212,7 @@ class Runner:
         # For preflight only: each trial gets instances of its own, since apps and tools
         # keep a trial's state (passwords, agents) on themselves and trials run side by side.
         self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
-        self.tools: dict[str, Tool] = {n: load_tool(n) for n in scenario.tools}
+        self.tools: dict[str, Tool] = {n: build_tool(scenario, n) for n in scenario.tool_variants()}
         self._slots = itertools.count()  # every attempt of the run gets its own names
         self._slot_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -435,7 +436,8 @@ class Runner:
         self._active[slot] = supervisor
         stack.callback(self._active.pop, slot, None)
         ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca)
-        the_app, the_tool = registry.load(registry.APPS, app)(), load_tool(tool)
+        the_app, the_tool = registry.load(registry.APPS, app)(), build_tool(self.scenario, tool)
+        result.tool_version = the_tool.version()  # an own build says which one it is
         the_app.warm_up(ctx)
         start_dns(topology, supervisor)
         the_app.start_servers(ctx)

@@ -23,11 +23,12 @@ import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
 from censor_sims.profiles import load_profile, profile_names
 from censor_sims.technique import Technique
 from harness.errors import InputProblems, LocatedError, did_you_mean, read_text
-from harness.fields import AppName, CensorName, Port, ScenarioName, ToolName
+from harness.fields import AppName, CensorName, Port, ScenarioName
 from harness.registry import APPS, TOOLS
 from harness.scoring.verdict import CellVerdict, Thresholds
 from harness.tools.manifest import check_manifests
 from harness.tools.tun_mode import check_tun_name, split_name
+from harness.tools.variant import CHECK_FILES, ToolEntry, ToolItem, as_entry, check_labels, name_of
 
 # What an expectation may name: every verdict a cell can get (harness/scoring/verdict.py).
 Verdict = CellVerdict
@@ -136,7 +137,10 @@ class Scenario(_Strict):
     trials: int = Field(default=5, ge=1, le=100000)
     call_seconds: float = Field(default=5.0, gt=0, le=3600)
     apps: list[AppName] = Field(min_length=1)
-    tools: list[ToolName] = Field(min_length=1)
+    tools: list[ToolItem] = Field(
+        min_length=1,
+        description="tool names, or {name: TOOL, as: LABEL, binary: PATH, OPTION: VALUE}",
+    )
     censors: dict[CensorName, list[TechniqueSpec]] = Field(min_length=1)
     expect: list[Expectation] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
@@ -167,21 +171,26 @@ class Scenario(_Strict):
 
     @field_validator("tools")
     @classmethod
-    def _known_tools(cls, tools: list[str]) -> list[str]:
-        tun = {n: "" for n in tools if split_name(n)[1]}  # `<tool>+tun`: tun mode (socks5)
+    def _known_tools(cls, tools: list[str | ToolEntry]) -> list[str | ToolEntry]:
+        names = [t for t in tools if isinstance(t, str)]  # entries are checked as items
+        tun = {n: "" for n in names if split_name(n)[1]}  # `<tool>+tun`: tun mode (socks5)
         for name in tun:
             check_tun_name(name, TOOLS)
-        return check_manifests(_known("tool", tools, {**TOOLS, **tun}), TOOLS)
+        check_manifests(_known("tool", names, {**TOOLS, **tun}), TOOLS)
+        check_labels(tools)  # variants: one column per `as:` name
+        return tools
 
     @field_validator("tools")
     @classmethod
-    def _baresip_needs_routed_tools(cls, tools: list[str], info: ValidationInfo) -> list[str]:
+    def _baresip_needs_routed_tools(
+        cls, tools: list[str | ToolEntry], info: ValidationInfo
+    ) -> list[str | ToolEntry]:
         """baresip has no proxy setting: refuse a proxy-only tool rather than run it direct."""
         if "baresip" in (info.data.get("apps") or []):
             from harness.apps.baresip.routing import check_tool
 
             for tool in tools:
-                check_tool(tool)
+                check_tool(name_of(tool))
         return tools
 
     @model_validator(mode="after")
@@ -189,7 +198,7 @@ class Scenario(_Strict):
         for i, exp in enumerate(self.expect):
             for what, value, choices in (
                 ("censor", exp.censor, list(self.censors)),
-                ("tool", exp.tool, self.tools),
+                ("tool", exp.tool, list(self.tool_variants())),
                 ("app", exp.app, self.apps),
             ):
                 if value not in choices:
@@ -203,7 +212,13 @@ class Scenario(_Strict):
     def cells(self) -> list[tuple[str, str, str]]:
         """(censor, tool, app) in file order: censors outermost, so each censor's control
         (direct) runs next to the tools it is compared with."""
-        return [(c, t, a) for c in self.censors for t in self.tools for a in self.apps]
+        tools = list(self.tool_variants())
+        return [(c, t, a) for c in self.censors for t in tools for a in self.apps]
+
+    def tool_variants(self) -> dict[str, ToolEntry]:
+        """label -> the tool a column runs, its options and own build (harness.tools.variant);
+        a plain name is its own label."""
+        return {entry.label: entry for entry in map(as_entry, self.tools)}
 
 
 def _known(what: str, names: list[str], table: dict[str, str]) -> list[str]:
@@ -406,7 +421,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if problems:
         raise ScenarioError(problems)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context=CHECK_FILES)
     except ValidationError as exc:
         found = [_format_error(e, data, marks, source) for e in exc.errors()]
         raise ScenarioError(list(dict.fromkeys(found))) from None  # union members repeat

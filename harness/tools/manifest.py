@@ -33,6 +33,7 @@ from pydantic import (
 
 from harness.errors import InputProblems, did_you_mean, read_text
 from harness.fields import LABEL_MAX, FileName, Port, check_port
+from harness.tools.options import OptionType, option_field
 from harness.topology.addressing import ALL_ROLES
 
 MANIFEST_NAME = "tool.yaml"
@@ -59,6 +60,8 @@ Udp = Literal["native", "udpgw", "none"]
 Exposes = Literal["socks5", "http-connect", "tun"]
 SecretKind = Literal["hex", "uuid"]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=LABEL_MAX)]
+# An option's name as a scenario writes it (`iat-mode`) and a template uses it ({option.X}).
+OptionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=LABEL_MAX)]
 
 
 def check_host_port(value: str) -> str:
@@ -165,6 +168,43 @@ class Process(_Strict):
         return names
 
 
+class ManifestOption(_Strict):
+    """A setting a scenario may give the tool (`{name: TOOL, NAME: VALUE}`), used in
+    templates as `{option.NAME}` (booleans as true/false)."""
+
+    type: OptionType
+    default: Any = Field(description="the value when a scenario gives none (required)")
+    description: str = Field(min_length=1, description="shown by `tools list --options`")
+    choices: list[Any] | None = Field(default=None, description="the only values allowed")
+    min: float | None = Field(default=None, description="smallest value (int, float)")
+    max: float | None = Field(default=None, description="largest value (int, float)")
+    pattern: str | None = Field(
+        default=None,
+        description="regex a str value must match (default: letters, digits and ._~:/,;=+@-)",
+    )
+
+    @model_validator(mode="after")
+    def _default_is_valid(self) -> ManifestOption:
+        """The default and every choice must themselves be values of the option."""
+        from pydantic import TypeAdapter
+
+        annotation, field = option_field(
+            self.type, None, self.description, None, self.min, self.max, self.pattern
+        )
+        check = TypeAdapter(Annotated[annotation, field])
+        for what, value in [("default", self.default)] + [
+            ("choice", c) for c in self.choices or []
+        ]:
+            try:
+                check.validate_python(value)
+            except ValidationError as exc:
+                msg = exc.errors()[0]["msg"]
+                raise ValueError(f"{what} {value!r} is not a valid {self.type}: {msg}") from None
+        if self.choices and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices {self.choices}")
+        return self
+
+
 class Capabilities(_Strict):
     tcp: bool = True
     udp: Udp = "none"
@@ -185,6 +225,14 @@ class Manifest(_Strict):
     capabilities: Capabilities = Field(default_factory=Capabilities)
     notes: str = ""
     ports: dict[str, Port] = Field(default_factory=dict)
+    options: dict[OptionName, ManifestOption] = Field(
+        default_factory=dict, description="settings a scenario may give, used as {option.NAME}"
+    )
+    tls_name: str | None = Field(
+        default=None,
+        description="the name in {tls_cert} and the value of {tls_name} (default the proxy's "
+        "name); may use {option.NAME}, e.g. an `sni` option",
+    )
     secrets: dict[str, SecretKind] = Field(default_factory=dict)
     files: dict[FileName, str] = Field(
         default_factory=dict, description="file name in the tool's directory -> template text"
@@ -232,6 +280,7 @@ def static_variables(manifest: Manifest) -> set[str]:
     names |= {f"port.{p}" for p in manifest.ports}
     names |= {f"secret.{s}" for s in manifest.secrets}
     names |= {f"file.{f}" for f in manifest.files}
+    names |= {f"option.{o}" for o in manifest.options}
     return names | set(manifest.variables)
 
 
@@ -283,6 +332,7 @@ def check_variables(manifest: Manifest) -> list[tuple[tuple[Any, ...], str]]:
             check(proc, (side, i), static | {f"export.{e}" for e in exported})
             exported |= set(proc.exports())
     everything = static | {f"export.{e}" for e in exported}
+    check(manifest.tls_name, ("tls_name",), static)
     check(manifest.files, ("files",), everything)
     check(manifest.endpoint, ("endpoint",), everything)
     return problems

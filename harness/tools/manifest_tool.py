@@ -28,6 +28,7 @@ from harness.tools.manifest import (
     load_manifest,
     variables_in,
 )
+from harness.tools.options import manifest_options_model
 from harness.topology.addressing import ALL_ROLES
 from harness.topology.base import fqdn
 from harness.topology.process import ManagedProcess, ProcessFailed
@@ -151,7 +152,11 @@ class ManifestTool(Tool):
                 ) from None
             if not (isinstance(base, type) and issubclass(base, ManifestTool)):
                 raise ManifestError([f"{path}: python: {manifest.python!r} is not a ManifestTool"])
+        main = manifest.version[0] if manifest.version else None
         attrs = {
+            "Options": manifest_options_model(manifest.name, manifest.options),
+            "programs": tuple(dict.fromkeys([*([main] if main else []), *manifest.binaries])),
+            "main_program": main,
             "name": manifest.name,
             "exposes": manifest.exposes,
             "udp": manifest.capabilities.udp,
@@ -185,15 +190,23 @@ class ManifestTool(Tool):
         for key, kind in m.secrets.items():
             values[f"secret.{key}"] = str(uuid.uuid4()) if kind == "uuid" else secrets.token_hex(16)
         values.update({f"file.{k}": str(tool_dir / k) for k in m.files})
+        values.update(self.option_values())
+        values["tls_name"] = Renderer(values)(m.tls_name) if m.tls_name else fqdn("proxy")
         if self._uses({"ca_cert", "ca_key", "tls_cert", "tls_key"}):
             ca = ctx.ca if ctx.ca is not None else make_ca(tool_dir / "pki")
             cert, key = ca.issue(
-                f"{m.name}-server", [fqdn("proxy")], [ctx.topology.addr("proxy")], tool_dir
+                f"{m.name}-server", [values["tls_name"]], [ctx.topology.addr("proxy")], tool_dir
             )
             values.update(ca_cert=str(ca.cert_path), ca_key=str(ca.key_path))
             values.update(tls_cert=str(cert), tls_key=str(key))
-        values["tls_name"] = fqdn("proxy")
         return values
+
+    def option_values(self) -> dict[str, str]:
+        """`{option.NAME}` of every option as text (booleans as JSON's true/false)."""
+        return {
+            f"option.{key}": (str(value).lower() if isinstance(value, bool) else str(value))
+            for key, value in self.options.written().items()
+        }
 
     def _uses(self, names: set[str]) -> bool:
         text = self.manifest.model_dump_json()
@@ -238,7 +251,7 @@ class ManifestTool(Tool):
         running = ctx.supervisor.start(
             ctx.topology[host],
             f"{self.name}-{proc.name}",
-            [render(a) for a in proc.command],
+            self.command(proc, render),
             env=env,
             keep_stdin=proc.stdin == "keep" or is_pt,  # PT: stdin closed = exit
             cwd=tool_dir,
@@ -257,6 +270,11 @@ class ManifestTool(Tool):
                 lambda: ctx.topology[host].listening(port), timeout, f"TCP port {port} listening"
             )
         return self._exports(running, proc, host, timeout)
+
+    def command(self, proc: Process, render: Renderer) -> list[str]:
+        """The process's argv, its program replaced by the own build when one is given."""
+        argv = [render(a) for a in proc.command]
+        return [self.program(argv[0]), *argv[1:]]
 
     @staticmethod
     def _output(running: ManagedProcess) -> str:

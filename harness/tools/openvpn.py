@@ -7,13 +7,16 @@ the server masquerades it out of `proxy`. UDP and TCP transports are two tools."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from pydantic import Field
 
+from harness.fields import Port
 from harness.pki import CA, make_ca
 from harness.tools.base import Tool
+from harness.tools.options import ToolOptions
 from harness.tools.tun_mode import masquerade_into, nat_on_proxy, probe_routed
 from harness.topology.base import fqdn
 from harness.trial import Endpoint, TrialContext
@@ -33,12 +36,21 @@ def _ca(ctx: TrialContext) -> CA:
     return ctx.ca if ctx.ca is not None else make_ca(ctx.dir / "pki")
 
 
+def _options(default_proto: Literal["udp", "tcp"]) -> type[ToolOptions]:
+    """Both OpenVPN tools take the same options; each has its own transport by default."""
+
+    class OpenVpnOptions(ToolOptions):
+        proto: Literal["udp", "tcp"] = Field(default=default_proto, description="transport")
+        port: Port = Field(default=PORT, description="the server's port")
+
+    return OpenVpnOptions
+
+
 class _OpenVpn(Tool):
     exposes = "tun"
     udp = "native"  # a layer-3 tunnel carries every IP packet
     binaries: ClassVar[dict[str, str]] = {"openvpn": "openvpn", "dig": "dnsutils"}
-    server_proto: ClassVar[str]
-    client_proto: ClassVar[str]
+    programs: ClassVar[tuple[str, ...]] = ("openvpn",)
     protocols: ClassVar[list[str]]
 
     def _config(self, lines: list[str], path: Path) -> Path:
@@ -46,39 +58,50 @@ class _OpenVpn(Tool):
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    def config_lines(
+        self, server_ip: str, server: tuple[Path, Path], client: tuple[Path, Path]
+    ) -> tuple[list[str], list[str]]:
+        """(server, client) config lines; `server`/`client` are (certificate, key)."""
+        proto, port = self.options.proto, self.options.port  # type: ignore[attr-defined]
+        s_cert, s_key = server
+        c_cert, c_key = client
+        common = ["dev-type tun", f"dev {DEVICE}", "ping 1", "ping-restart 10", "verb 3",
+                  "persist-key"]  # fmt: skip
+        server_lines = [
+            *common, f"proto {proto}-server" if proto == "tcp" else "proto udp",
+            f"local {server_ip}", f"lport {port}", f"ifconfig {SERVER_TUN} {CLIENT_TUN}",
+            "tls-server", "dh none", f"cert {s_cert}", f"key {s_key}",
+            f"peer-fingerprint {fingerprint(c_cert)}",
+        ]  # fmt: skip
+        client_lines = [
+            *common, f"proto {proto}-client" if proto == "tcp" else "proto udp",
+            f"remote {server_ip} {port}", "nobind", f"ifconfig {CLIENT_TUN} {SERVER_TUN}",
+            "tls-client", "redirect-gateway def1", f"cert {c_cert}", f"key {c_key}",
+            f"peer-fingerprint {fingerprint(s_cert)}", "connect-retry 1",
+        ]  # fmt: skip
+        return server_lines, client_lines
+
     def start(self, ctx: TrialContext) -> Endpoint:
         self.check_installed()
         server_ip = ctx.topology.addr("proxy")
         cfg_dir = ctx.dir / self.name
         ca = _ca(ctx)
-        s_cert, s_key = ca.issue("server", [fqdn("proxy")], [server_ip], cfg_dir)
-        c_cert, c_key = ca.issue("client", [fqdn("client")], [ctx.topology.addr("client")],
-                                 cfg_dir)  # fmt: skip
-        common = ["dev-type tun", f"dev {DEVICE}", "ping 1", "ping-restart 10", "verb 3",
-                  "persist-key"]  # fmt: skip
-        server_cfg = self._config(
-            [*common, f"proto {self.server_proto}", f"local {server_ip}", f"lport {PORT}",
-             f"ifconfig {SERVER_TUN} {CLIENT_TUN}", "tls-server", "dh none",
-             f"cert {s_cert}", f"key {s_key}", f"peer-fingerprint {fingerprint(c_cert)}"],
-            cfg_dir / "server.conf",
-        )  # fmt: skip
-        client_cfg = self._config(
-            [*common, f"proto {self.client_proto}", f"remote {server_ip} {PORT}", "nobind",
-             f"ifconfig {CLIENT_TUN} {SERVER_TUN}", "tls-client", "redirect-gateway def1",
-             f"cert {c_cert}", f"key {c_key}", f"peer-fingerprint {fingerprint(s_cert)}",
-             "connect-retry 1"],
-            cfg_dir / "client.conf",
-        )  # fmt: skip
+        server = ca.issue("server", [fqdn("proxy")], [server_ip], cfg_dir)
+        client = ca.issue("client", [fqdn("client")], [ctx.topology.addr("client")], cfg_dir)
+        server_lines, client_lines = self.config_lines(server_ip, server, client)
+        server_cfg = self._config(server_lines, cfg_dir / "server.conf")
+        client_cfg = self._config(client_lines, cfg_dir / "client.conf")
         nat_on_proxy(ctx, TUN_NET)
         masquerade_into(ctx, DEVICE)
-        server = ctx.supervisor.start(
-            ctx.topology["proxy"], f"{self.name}-server", ["openvpn", "--config", str(server_cfg)]
+        openvpn = self.program("openvpn")
+        server_proc = ctx.supervisor.start(
+            ctx.topology["proxy"], f"{self.name}-server", [openvpn, "--config", str(server_cfg)]
         )
-        server.wait_for_line(r"link local \(bound\)|Listening for incoming TCP", 10)
-        client = ctx.supervisor.start(
-            ctx.topology["client"], f"{self.name}-client", ["openvpn", "--config", str(client_cfg)]
+        server_proc.wait_for_line(r"link local \(bound\)|Listening for incoming TCP", 10)
+        client_proc = ctx.supervisor.start(
+            ctx.topology["client"], f"{self.name}-client", [openvpn, "--config", str(client_cfg)]
         )
-        client.wait_for_line(r"Initialization Sequence Completed", 20)
+        client_proc.wait_for_line(r"Initialization Sequence Completed", 20)
         probe_routed(ctx, self.name, DEVICE, timeout=8)
         return Endpoint(socks=None, udp=True)
 
@@ -86,12 +109,10 @@ class _OpenVpn(Tool):
 class OpenVpnUdp(_OpenVpn):
     name = "openvpn-udp"
     protocols = ["OpenVPN over UDP", "TLS (peer-fingerprint)"]
-    server_proto = "udp"
-    client_proto = "udp"
+    Options = _options("udp")
 
 
 class OpenVpnTcp(_OpenVpn):
     name = "openvpn-tcp"
     protocols = ["OpenVPN over TCP", "TLS (peer-fingerprint)"]
-    server_proto = "tcp-server"
-    client_proto = "tcp-client"
+    Options = _options("tcp")

@@ -18,8 +18,11 @@ from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from pydantic import Field
 
+from harness.fields import Port
 from harness.tools.base import Tool, ToolFailed
+from harness.tools.options import ToolOptions
 from harness.tools.tun_mode import (
     masquerade_into,
     nat_on_proxy,
@@ -70,8 +73,16 @@ def claim_socket(path: Path) -> None:
     raise ToolFailed(f"wireguard: {path} is in use by a running wireguard-go")
 
 
+class WireGuardOptions(ToolOptions):
+    port: Port = Field(default=PORT, description="the server's UDP listen port")
+    mtu: int = Field(default=1420, ge=1280, le=1500, description="MTU of both tunnel devices")
+
+
 class WireGuard(Tool):
     name = "wireguard"
+    Options = WireGuardOptions
+    options: WireGuardOptions
+    programs: ClassVar[tuple[str, ...]] = ("wireguard-go",)
     protocols: ClassVar[list[str]] = ["WireGuard (wireguard-go, userspace)"]
     exposes = "tun"
     udp = "native"
@@ -83,11 +94,29 @@ class WireGuard(Tool):
 
     def _device(self, ctx: TrialContext, role: str, dev: str, address: str) -> None:
         proc = ctx.supervisor.start(ctx.topology[role], f"wireguard-go-{role}",
-                                    ["wireguard-go", "-f", dev])  # fmt: skip
+                                    [self.program("wireguard-go"), "-f", dev])  # fmt: skip
         proc.wait_until(lambda: (SOCKET_DIR / f"{dev}.sock").exists(), 5, "UAPI socket")
         host = ctx.topology[role]
-        host.run(["ip", "addr", "add", f"{address}/30", "dev", dev])
-        host.run(["ip", "link", "set", dev, "up"])
+        for command in self.device_commands(dev, address):
+            host.run(command)
+
+    def device_commands(self, dev: str, address: str) -> list[list[str]]:
+        """Address, MTU and link state of one tunnel device."""
+        return [
+            ["ip", "addr", "add", f"{address}/30", "dev", dev],
+            ["ip", "link", "set", dev, "mtu", str(self.options.mtu)],
+            ["ip", "link", "set", dev, "up"],
+        ]
+
+    def server_command(self, dev: str, key_file: Path, peer: str) -> list[str]:
+        return ["wg", "set", dev, "listen-port", str(self.options.port),
+                "private-key", str(key_file), "peer", peer,
+                "allowed-ips", f"{CLIENT_TUN}/32"]  # fmt: skip
+
+    def client_command(self, dev: str, key_file: Path, peer: str, server_ip: str) -> list[str]:
+        return ["wg", "set", dev, "private-key", str(key_file), "peer", peer,
+                "endpoint", f"{server_ip}:{self.options.port}",
+                "allowed-ips", "0.0.0.0/0"]  # fmt: skip
 
     def start(self, ctx: TrialContext) -> Endpoint:
         self.check_installed()
@@ -101,13 +130,10 @@ class WireGuard(Tool):
         c_priv, c_pub = keypair()
         self._device(ctx, "proxy", server_dev, SERVER_TUN)
         self._device(ctx, "client", client_dev, CLIENT_TUN)
-        topo["proxy"].run(["wg", "set", server_dev, "listen-port", str(PORT),
-                           "private-key", str(_secret_file(keys / "server.key", s_priv)),
-                           "peer", c_pub, "allowed-ips", f"{CLIENT_TUN}/32"])  # fmt: skip
-        topo["client"].run(["wg", "set", client_dev,
-                            "private-key", str(_secret_file(keys / "client.key", c_priv)),
-                            "peer", s_pub, "endpoint", f"{topo.addr('proxy')}:{PORT}",
-                            "allowed-ips", "0.0.0.0/0"])  # fmt: skip
+        server_key = _secret_file(keys / "server.key", s_priv)
+        client_key = _secret_file(keys / "client.key", c_priv)
+        topo["proxy"].run(self.server_command(server_dev, server_key, c_pub))
+        topo["client"].run(self.client_command(client_dev, client_key, s_pub, topo.addr("proxy")))
         nat_on_proxy(ctx, TUN_NET)
         route_outside_into(ctx, client_dev)
         masquerade_into(ctx, client_dev)

@@ -41,6 +41,7 @@ from harness.tools.psiphon_like.variants import (
     TLS_PORT,
     PsiphonLikeMeek,
     PsiphonLikeTls,
+    PsiphonLikeTlsOptions,
 )
 from harness.topology.base import fqdn
 from harness.topology.process import ProcessFailed
@@ -180,10 +181,6 @@ def test_meek_is_fronted_past_an_ip_block_on_the_proxy(topology, supervisor, tmp
     assert snis and set(snis) == {fqdn("front")}, snis
 
 
-class _TlsOsshNamingTheProxy(PsiphonLikeTls):
-    sni = fqdn("proxy")
-
-
 def test_sni_filter_on_the_proxy_name_stops_tls_ossh_naming_it_but_not_meek(
     topology, supervisor, tmp_path
 ) -> None:
@@ -198,7 +195,7 @@ def test_sni_filter_on_the_proxy_name_stops_tls_ossh_naming_it_but_not_meek(
         assert measure(ctx, endpoint).http_ok
         assert not _engine_events(ctx, "sni_filter")
         with pytest.raises((ToolFailed, ProcessFailed)):
-            _TlsOsshNamingTheProxy().start(ctx)
+            PsiphonLikeTls(PsiphonLikeTlsOptions(sni=fqdn("proxy"))).start(ctx)
         hits = _engine_events(ctx, "sni_filter")
         proxy = ctx.topology.addr("proxy")
         assert hits and all(e["flow"].endswith(f"-> {proxy}:{TLS_PORT}") for e in hits), hits

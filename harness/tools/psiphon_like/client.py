@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import sys
 import time
@@ -91,6 +92,20 @@ class UdpgwChannel:
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Dialer = Callable[[], Awaitable[Streams]]
+# Seed-message padding, fewest and most bytes: Psiphon's client sends 32..8192.
+Padding = tuple[int, int]
+DEFAULT_PADDING: Padding = (obfuscator.MIN_CLIENT_PADDING, obfuscator.MAX_PADDING)
+
+
+def add_padding_args(parser: argparse.ArgumentParser) -> None:
+    """--padding-min / --padding-max, the range of the seed message's random padding."""
+    parser.add_argument("--padding-min", type=int, default=DEFAULT_PADDING[0])
+    parser.add_argument("--padding-max", type=int, default=DEFAULT_PADDING[1])
+
+
+def padding_bytes(padding: Padding) -> bytes:
+    low, high = padding
+    return os.urandom(low + secrets.randbelow(high - low + 1))
 
 
 def tcp_dialer(server: str) -> Dialer:
@@ -104,11 +119,15 @@ async def connect(server: str, keyword: str, password: str) -> asyncssh.SSHClien
     return await connect_over(tcp_dialer(server), keyword, password)
 
 
-async def connect_over(dial: Dialer, keyword: str, password: str) -> asyncssh.SSHClientConnection:
+async def connect_over(
+    dial: Dialer, keyword: str, password: str, padding: Padding = DEFAULT_PADDING
+) -> asyncssh.SSHClientConnection:
     """OSSH + SSH up to authentication over whatever byte stream `dial` opens (TCP, TLS,
     meek): the variants differ only in the carrier."""
     reader, writer = await dial()
-    preamble, session = obfuscator.client_preamble(keyword.encode(), pad_kex=True)
+    preamble, session = obfuscator.client_preamble(
+        keyword.encode(), padding=padding_bytes(padding), pad_kex=True
+    )
     writer.write(preamble)
     sock, pumps = await bridge(reader, writer, session)
     _BRIDGES.add(pumps)  # asyncio holds tasks weakly: an unreferenced one may be collected
@@ -139,13 +158,21 @@ class _SocketTunnel:
         return await asyncio.get_running_loop().create_connection(factory, sock=self.sock)
 
 
-async def run(server: str | Dialer, keyword: str, password: str, socks: str) -> None:
+async def run(
+    server: str | Dialer,
+    keyword: str,
+    password: str,
+    socks: str,
+    padding: Padding = DEFAULT_PADDING,
+) -> None:
     """Connect (over TCP to `server`, or over the stream a variant's dialer opens), then serve
     SOCKS5 until the SSH connection ends."""
     start = time.monotonic()
     dial = tcp_dialer(server) if isinstance(server, str) else server
     try:
-        conn = await asyncio.wait_for(connect_over(dial, keyword, password), CONNECT_TIMEOUT)
+        conn = await asyncio.wait_for(
+            connect_over(dial, keyword, password, padding), CONNECT_TIMEOUT
+        )
     except (OSError, TimeoutError, asyncssh.Error) as exc:
         # A wrong keyword looks like this too: the server never answers (probe resistance).
         log("error", error=f"{type(exc).__name__}: {exc}")
@@ -170,9 +197,11 @@ def main() -> None:
     parser.add_argument("--keyword", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--socks", default="127.0.0.1:1080", help="local SOCKS5 listen address")
+    add_padding_args(parser)
     args = parser.parse_args()
+    padding = (args.padding_min, args.padding_max)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.server, args.keyword, args.password, args.socks))
+        asyncio.run(run(args.server, args.keyword, args.password, args.socks, padding))
 
 
 if __name__ == "__main__":

@@ -134,13 +134,15 @@ def main() -> None:
     parser.add_argument("--socks", default="127.0.0.1:1083", help="local SOCKS5 listen address")
     parser.add_argument("--min-poll-ms", type=float, default=PollTiming.min_interval * 1e3)
     parser.add_argument("--max-poll-ms", type=float, default=PollTiming.max_interval * 1e3)
+    client.add_padding_args(parser)
     args = parser.parse_args()
     if not args.keyword:
         sys.exit("missing keyword")
     timing = PollTiming(min_interval=args.min_poll_ms / 1e3, max_interval=args.max_poll_ms / 1e3)
     meek = MeekClient(args.front, args.sni, args.host, args.ca, timing)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(client.run(meek.dial, args.keyword, args.password, args.socks))
+        padding = (args.padding_min, args.padding_max)
+        asyncio.run(client.run(meek.dial, args.keyword, args.password, args.socks, padding))
 
 
 if __name__ == "__main__":

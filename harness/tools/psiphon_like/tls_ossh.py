@@ -68,6 +68,7 @@ def main() -> None:
     cli.add_argument("--sni", required=True, help="server name in the ClientHello")
     cli.add_argument("--ca", required=True, help="CA certificate to verify the server with")
     cli.add_argument("--socks", default="127.0.0.1:1082", help="local SOCKS5 listen address")
+    client.add_padding_args(cli)
     for p in (srv, cli):
         p.add_argument("--keyword", required=True, help="OSSH obfuscation keyword")
         p.add_argument("--password", required=True, help="SSH password")
@@ -79,7 +80,8 @@ def main() -> None:
             asyncio.run(serve(args.listen, args.cert, args.key, args.keyword, args.password))
         else:
             dial = tls_dialer(args.server, args.sni, args.ca)
-            asyncio.run(client.run(dial, args.keyword, args.password, args.socks))
+            padding = (args.padding_min, args.padding_max)
+            asyncio.run(client.run(dial, args.keyword, args.password, args.socks, padding))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ from __future__ import annotations
 import secrets
 from typing import ClassVar
 
+from pydantic import Field
+
 from harness.pki import CA, make_ca
 from harness.tools.base import Tool
+from harness.tools.options import PaddingRange, ServerName
+from harness.tools.psiphon_like.tool import padding_args
 from harness.topology.base import fqdn
 from harness.trial import Endpoint, TrialContext
 
@@ -27,22 +31,42 @@ def _secrets() -> tuple[str, str]:
     return secrets.token_hex(16), secrets.token_hex(16)  # hex: never read as an option
 
 
+class PsiphonLikeTlsOptions(PaddingRange):
+    sni: ServerName = Field(
+        default=fqdn("front"),
+        description="the name the ClientHello carries (the server's leaf is issued for it; "
+        "the client dials the proxy's address whatever the name)",
+    )
+
+
+class PsiphonLikeMeekOptions(PaddingRange):
+    front_domain: ServerName = Field(
+        default=fqdn("front"), description="the front's name: the TLS SNI the censor sees"
+    )
+    host: ServerName = Field(
+        default=fqdn("proxy"),
+        description="HTTP Host inside TLS: the name the front routes to the meek server",
+    )
+
+
 class PsiphonLikeTls(Tool):
-    """TLS-OSSH. `sni` is the name the ClientHello carries and the server's leaf is issued
-    for; any name works, since the client dials the proxy's address (subclass to change)."""
+    """TLS-OSSH. The `sni` option is the name the ClientHello carries and the server's leaf
+    is issued for; any name works, since the client dials the proxy's address."""
 
     name = "psiphon-like-tls"
     udp = "udpgw"
     protocols: ClassVar[list[str]] = ["OSSH inside TLS (TLS-OSSH)", "UDPGW"]
     version_command: ClassVar[list[str] | None] = None
-    sni: ClassVar[str] = fqdn("front")
     local: ClassVar[str] = "127.0.0.1:1082"
+    Options = PsiphonLikeTlsOptions
+    options: PsiphonLikeTlsOptions
 
     def start(self, ctx: TrialContext) -> Endpoint:
         keyword, password = _secrets()
         ca = trial_ca(ctx)
         proxy_ip = ctx.topology.addr("proxy")
-        cert, key = ca.issue("tls-ossh", [self.sni], [proxy_ip], ctx.dir / self.name)
+        sni = self.options.sni
+        cert, key = ca.issue("tls-ossh", [sni], [proxy_ip], ctx.dir / self.name)
         server_addr = f"{proxy_ip}:{TLS_PORT}"
         module = "harness.tools.psiphon_like.tls_ossh"
         common = ("--keyword", keyword, "--password", password)
@@ -56,8 +80,9 @@ class PsiphonLikeTls(Tool):
         client = ctx.supervisor.start(
             ctx.topology["client"],
             "tls-ossh-client",
-            ctx.agent(module, "client", "--server", server_addr, "--sni", self.sni,
-                      "--ca", str(ca.cert_path), "--socks", self.local, *common),
+            ctx.agent(module, "client", "--server", server_addr, "--sni", sni,
+                      "--ca", str(ca.cert_path), "--socks", self.local, *common,
+                      *padding_args(self.options)),
         )  # fmt: skip
         socks = client.wait_for_event("ready", READY_TIMEOUT)["socks"]
         self.probe(ctx, socks, timeout=5)
@@ -72,11 +97,12 @@ class PsiphonLikeMeek(Tool):
     udp = "udpgw"
     protocols: ClassVar[list[str]] = ["OSSH in HTTP POST bodies (meek), domain-fronted", "UDPGW"]
     version_command: ClassVar[list[str] | None] = None
-    front_name: ClassVar[str] = fqdn("front")
-    backend: ClassVar[str] = fqdn("proxy")
     local: ClassVar[str] = "127.0.0.1:1083"
+    Options = PsiphonLikeMeekOptions
+    options: PsiphonLikeMeekOptions
 
     def start(self, ctx: TrialContext) -> Endpoint:
+        front_name, backend = self.options.front_domain, self.options.host
         keyword, password = _secrets()
         ca = trial_ca(ctx)
         front_ip, proxy_ip = ctx.topology.addr("front"), ctx.topology.addr("proxy")
@@ -87,13 +113,13 @@ class PsiphonLikeMeek(Tool):
             "meek-server",
             ctx.agent("harness.tools.psiphon_like.meek_server", "--listen", origin, *common),
         )
-        cert, key = ca.issue("front", [self.front_name], [front_ip], ctx.dir / self.name)
+        cert, key = ca.issue("front", [front_name], [front_ip], ctx.dir / self.name)
         front = ctx.supervisor.start(
             ctx.topology["front"],
             "meek-front",
             ctx.agent("harness.tools.psiphon_like.front", "--listen", f"{front_ip}:{FRONT_PORT}",
                       "--cert", str(cert), "--key", str(key),
-                      "--route", f"{self.backend}={origin}"),
+                      "--route", f"{backend}={origin}"),
         )  # fmt: skip
         server.wait_for_event("listening", 10)
         front.wait_for_event("listening", 10)
@@ -101,9 +127,9 @@ class PsiphonLikeMeek(Tool):
             ctx.topology["client"],
             "meek-client",
             ctx.agent("harness.tools.psiphon_like.meek_client",
-                      "--front", f"{front_ip}:{FRONT_PORT}", "--sni", self.front_name,
-                      "--host", self.backend, "--ca", str(ca.cert_path),
-                      "--socks", self.local, *common),
+                      "--front", f"{front_ip}:{FRONT_PORT}", "--sni", front_name,
+                      "--host", backend, "--ca", str(ca.cert_path),
+                      "--socks", self.local, *common, *padding_args(self.options)),
         )  # fmt: skip
         socks = client.wait_for_event("ready", READY_TIMEOUT)["socks"]
         self.probe(ctx, socks, timeout=5)
