@@ -86,7 +86,7 @@ def run(quick: bool, workdir: Path) -> CaseReport:
               "clean": n_other}  # fmt: skip
     total = sum(counts.values())
     with Lab(workdir) as lab:
-        lab.echo("voip", f"9000-{9000 + total + 3}")
+        lab.echo("voip", f"9000-{9000 + total + n_hits}")  # + a fresh port per hit
         lab.censor(technique)
         host = lab.addr("voip")
         jobs, port = [], 9000
