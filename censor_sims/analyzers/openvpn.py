@@ -33,6 +33,34 @@ SERVER_RESETS = (2, 8)
 MIN_RESET = 14  # opcode + session id + empty ack array + message packet id, no tls-auth
 MAX_PACKET = 1600
 FINGERPRINT_PACKETS = 8
+# A client's first packet has nothing to acknowledge and is message 0; with tls-auth or
+# tls-crypt its replay packet id is 1 and a Unix time follows. Checking that layout, not
+# the first byte alone, keeps 3 in 256 other UDP payloads (a DNS query whose random id
+# starts 0x08, 0x38 or 0x50) from reading as a reset.
+HMAC_SIZES = (20, 32, 64)  # tls-auth with SHA1, SHA256, SHA512
+FIRST_REPLAY_ID = b"\x00\x00\x00\x01"
+PLAUSIBLE_TIME = (0x4B000000, 0xF4000000)  # 2009 .. 2099
+
+
+def reset_layout(packet: bytes) -> str | None:
+    """How a client's hard reset is wrapped (plain, tls-auth, tls-crypt), or None when the
+    bytes after the session id are not a first control packet's."""
+    if _first_message(packet, 9):
+        return "plain"
+    for size in HMAC_SIZES:
+        replay = 9 + size
+        if packet[replay : replay + 4] == FIRST_REPLAY_ID and _first_message(packet, replay + 8):
+            return "tls-auth"
+    if packet[9:13] == FIRST_REPLAY_ID and len(packet) >= 9 + 8 + 32:
+        low, high = PLAUSIBLE_TIME
+        if low <= int.from_bytes(packet[13:17], "big") < high:
+            return "tls-crypt"
+    return None
+
+
+def _first_message(packet: bytes, at: int) -> bool:
+    """An empty ACK array, then message packet id 0."""
+    return len(packet) >= at + 5 and packet[at : at + 5] == b"\x00" * 5
 
 
 class OpenVpnStream(Stream):
@@ -70,9 +98,13 @@ class OpenVpnStream(Stream):
         if not self.opcodes:
             if opcode not in CLIENT_RESETS or key_id != 0 or len(packet) < MIN_RESET:
                 return False
+            layout = reset_layout(packet)
+            if layout is None:
+                return False
             props.update(
                 yes=True,
                 opcode=OPCODES[opcode],
+                layout=layout,
                 key_id=key_id,
                 session_id=packet[1:9].hex(),
                 reset_size=len(packet),
@@ -102,9 +134,9 @@ class OpenVpnStream(Stream):
 
 
 class OpenVpnAnalyzer(Analyzer):
-    """`openvpn.*`: yes (a client hard reset opened the flow), opcode (its name), key_id,
-    session_id (hex), reset_size, transport, client_opcodes (first 8, as numbers);
-    server_reset, server_session_id."""
+    """`openvpn.*`: yes (a client hard reset opened the flow), opcode (its name), layout
+    (plain, tls-auth, tls-crypt), key_id, session_id (hex), reset_size, transport,
+    client_opcodes (first 8, as numbers); server_reset, server_session_id."""
 
     name = "openvpn"
     limit = 8192

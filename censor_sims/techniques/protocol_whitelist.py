@@ -1,7 +1,10 @@
-"""Iran's 2020 protocol filter (Bock et al., FOCI 2020): only TCP ports 53, 80 and 443, and
-only flows whose first two client data packets each look like DNS, HTTP or TLS; any other
-flow is dropped and its 3-tuple stays blocked for 60 s, the timer restarting on each new
-violation. No reassembly, no checksum verification, inside-to-outside flows only.
+"""Iran's 2020 protocol filter (Bock et al., "Detecting and Evading Censorship-in-Depth: A
+Case Study of Iran's Protocol Filter", FOCI 2020): on TCP ports 53, 80 and 443 only, flows
+whose first two client data packets each look like DNS, HTTP or TLS pass; any other flow on
+those ports is dropped and its 3-tuple stays blocked for 60 s, the timer restarting on each
+new violation. No reassembly, no checksum verification, inside-to-outside flows only.
+Other ports are not subject to the filter (`other_ports: pass`); `other_ports: drop` makes a
+stricter whitelist that allows nothing else.
 """
 
 from __future__ import annotations
@@ -34,11 +37,15 @@ def looks_allowed(payload: bytes) -> str | None:
 
 
 class ProtocolWhitelist(Technique):
-    summary = "Iran 2020: only TCP 53/80/443 carrying DNS/HTTP/TLS; else drop, 60 s residual"
+    summary = "Iran 2020: TCP 53/80/443 must carry DNS/HTTP/TLS; else drop, 60 s residual"
     type: Literal["protocol_whitelist"] = "protocol_whitelist"
     needs_engine: ClassVar[bool] = True  # reads raw payloads itself, no reassembly
     ports: list[Port] = Field(
-        default=[53, 80, 443], min_length=1, description="TCP ports allowed at all"
+        default=[53, 80, 443], min_length=1, description="TCP ports the filter inspects"
+    )
+    other_ports: Literal["pass", "drop"] = Field(
+        default="pass",
+        description="TCP to any other port: pass (the 2020 filter left it alone) or drop",
     )
     packets: int = Field(default=2, ge=1, le=10, description="client data packets checked")
     residual: float = Field(
@@ -49,6 +56,8 @@ class ProtocolWhitelist(Technique):
         if pkt.proto != TCP:
             return None
         if flow.info.dst_port not in self.ports:
+            if self.other_ports == "pass":
+                return None  # not subject to the filter
             return self._block(f"TCP port {flow.info.dst_port} not in {self.ports}")
         if not pkt.payload or pkt.flags & SYN or pkt.src != flow.info.src_ip:
             return None
@@ -63,7 +72,12 @@ class ProtocolWhitelist(Technique):
         return None
 
     def wants_more(self, flow: Any) -> bool:
-        return flow.info.proto == "tcp" and flow.data.get("whitelist_checked", 0) < self.packets
+        inspected = flow.info.dst_port in self.ports or self.other_ports == "drop"
+        return (
+            flow.info.proto == "tcp"
+            and inspected
+            and flow.data.get("whitelist_checked", 0) < self.packets
+        )
 
     def _block(self, rule: str) -> Decision:
         return Decision("drop", rule, residual_s=self.residual, residual_action="drop",

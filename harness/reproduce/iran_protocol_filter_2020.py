@@ -15,9 +15,9 @@ another at 1.1 W (must be open): the bracket is the resolution, hence the +-10 %
 Probing a blocked 3-tuple is itself a violation that restarts its timer, so each probe gets
 its own 3-tuple (five servers x three ports).
 
-Finding (not tuned away): the paper says ports other than 53/80/443 are not subject to the
-filter, but the shipped technique drops them (`protocol_whitelist` blocks any TCP port not in
-`ports`), so the "other ports" row does not agree.
+This case found that the shipped technique dropped every TCP port outside 53/80/443, which
+the paper does not say (the filter acts on those three ports only); `protocol_whitelist`
+now leaves other ports alone (`other_ports: pass`, the profile's setting).
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ NAME = "iran-protocol-filter-2020"
 TITLE = "Iran's protocol filter (Bock et al., FOCI 2020)"
 PAPER = "Bock et al., FOCI 2020"
 WINDOW_FULL, WINDOW_QUICK = 60.0, 3.0
-FINDING_OTHER_PORTS = (
-    "finding: the shipped protocol_whitelist drops every TCP port outside `ports`; the paper "
-    "found the filter applies to 53/80/443 only, other ports untouched"
-)
 
 SSH = b"SSH-2.0-OpenSSH_8.2p1\r\n"
 
@@ -100,7 +96,6 @@ def run(quick: bool, workdir: Path) -> CaseReport:
                               "protocol filter: ports"),
                     ok("other-port"), len(other),
                     f"non-DNS/HTTP/TLS flows to ports {other_ports} passed")  # fmt: skip
-    row.finding, row.note = True, FINDING_OTHER_PORTS
     report.rows.append(row)
     report.rows.append(
         count_row(

@@ -170,7 +170,8 @@ def test_fet_block_stops_random_looking_first_payload(topology, supervisor, tmp_
 
 def test_protocol_whitelist_iran_2020(topology, supervisor, tmp_path) -> None:
     _echo(topology, supervisor, 443, 7000)
-    _, log = _censor(topology, supervisor, tmp_path, ProtocolWhitelist(residual=2))
+    strict = ProtocolWhitelist(residual=2, other_ports="drop")  # a whitelist, stricter
+    _, log = _censor(topology, supervisor, tmp_path, strict)
     assert _send(topology, 443, "http") == "ok"  # two HTTP-looking data packets on 443
     assert _send(topology, 7000, "http") == "TimeoutError"  # port not allowed
     assert _send(topology, 443, "random") == "TimeoutError"  # not DNS/HTTP/TLS

@@ -804,6 +804,21 @@ def test_openvpn_hard_reset_over_udp_and_tcp() -> None:
     assert classify(["openvpn"], TCP, client(tls_client_hello())) == {}
 
 
+def test_openvpn_reset_layouts_and_dns_that_only_starts_like_one() -> None:
+    """A client's first packet is a reset by its layout, not its first byte: DNS queries
+    whose random id starts 0x08 / 0x38 / 0x50 (3 in 256) are not OpenVPN."""
+    session, hmac, now = b"\x11" * 8, os.urandom(20), struct.pack("!I", int(time.time()))
+    tls_auth = bytes([7 << 3]) + session + hmac + b"\x00\x00\x00\x01" + now + bytes(5)
+    tls_crypt = bytes([7 << 3]) + session + b"\x00\x00\x00\x01" + now + os.urandom(32 + 60)
+    for packet, layout in ((openvpn_hard_reset(), "plain"), (tls_auth, "tls-auth"),
+                           (tls_crypt, "tls-crypt")):  # fmt: skip
+        assert classify(["openvpn"], UDP, client(packet))["openvpn"]["layout"] == layout
+    question = b"\x04voip\x09gatecrash\x04test\x00" + struct.pack("!HH", 1, 1)
+    for first in (0x08, 0x38, 0x50):
+        query = bytes([first, 0x42]) + struct.pack("!HHHHH", 0x0100, 1, 0, 0, 0) + question
+        assert classify(["openvpn"], UDP, client(query)) == {}
+
+
 def wireguard_initiation(sender: int) -> bytes:
     """Whitepaper §5.4.2: type 1, 3 reserved zero bytes, sender index (LE), unencrypted
     ephemeral (32), encrypted static (32+16), encrypted timestamp (12+16), mac1, mac2."""
