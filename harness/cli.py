@@ -149,7 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Runner, default_jobs
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out or f"results/{scenario.name}-{stamp}")
+    # absolute: programs started elsewhere (prosody's plugin_paths) read paths under it
+    out = Path(args.out or f"results/{scenario.name}-{stamp}").absolute()
     total = (len(only) if only is not None else len(scenario.cells()) * scenario.trials) - done
     if shard:
         try:
