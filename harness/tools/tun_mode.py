@@ -122,6 +122,10 @@ class TunMode(Tool):
         self.name = f"{inner.name}{SUFFIX}"  # type: ignore[misc]
         self.udp = inner.udp  # type: ignore[misc]  # UDP flows become the tool's UDP ASSOCIATE
 
+    def version(self) -> str | None:
+        """The wrapped tool's: the tun helper is not what is measured."""
+        return self.inner.version()
+
     def check_installed(self) -> None:
         from harness.tools.sing_box import sing_box_binary
 

@@ -252,7 +252,8 @@ def variant_changes(saved: Scenario, given: Scenario) -> list[str]:
             ("options", _options_or_given(old), _options_or_given(new)),
         ):
             if a != b:
-                problems.append(f"tool {label!r}: {what} differs: saved run {a!r}, given {b!r}")
+                verb = "differ" if what == "options" else "differs"
+                problems.append(f"tool {label!r}: {what} {verb}: saved run {a!r}, given {b!r}")
     return problems
 
 

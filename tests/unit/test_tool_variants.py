@@ -210,6 +210,10 @@ def test_the_version_is_asked_of_the_own_build(tmp_path) -> None:
     assert build_tool(scenario(), "obfs4").version() == "obfs4proxy-0.0.14"
     assert build_tool(s, "direct").version() is None
     assert build_tool(s, "tls-cdn").version() == "built in (Python)"
+    tun = with_binaries(scenario("obfs4"), {"obfs4": str(build)})
+    assert build_tool(tun, "obfs4").version() == "obfs4proxy-0.0.15-dev"
+    ss_tun = scenario("shadowsocks+tun")
+    assert (build_tool(ss_tun, "shadowsocks+tun").version() or "").startswith("shadowsocks-libev")
 
     class Record:
         def __init__(self, tool: str, version: str | None) -> None:
@@ -223,7 +227,7 @@ def test_resume_refuses_changed_options_or_build(tmp_path) -> None:
     saved = scenario("{name: obfs4, iat-mode: 1}")
     assert resume_problems(saved, scenario("{name: obfs4, iat-mode: 1}")) == []
     assert resume_problems(saved, scenario("{name: obfs4, iat-mode: 2}")) == [
-        "tool 'obfs4': options differs: saved run {'iat-mode': 1}, given {'iat-mode': 2}"
+        "tool 'obfs4': options differ: saved run {'iat-mode': 1}, given {'iat-mode': 2}"
     ]
     # the default given explicitly is the same run
     assert resume_problems(scenario("obfs4"), scenario("{name: obfs4, iat-mode: 0}")) == []
