@@ -114,7 +114,8 @@ def _tool_ms(tool: str) -> int:
 def trial_cost_ms(scenario: Scenario, censor: str, tool: str, app: str) -> int:
     """Expected wall time of one trial of the cell, by the model in the module docstring."""
     censor_ms = CENSOR_MS if scenario.censors[censor] else 0
-    return TOPOLOGY_MS + censor_ms + _tool_ms(tool) + _app_ms(scenario, app)
+    program = scenario.tool_variants()[tool].name  # a column label names a variant
+    return TOPOLOGY_MS + censor_ms + _tool_ms(program) + _app_ms(scenario, app)
 
 
 def plan(scenario: Scenario, count: int) -> list[list[TrialKey]]:

@@ -127,3 +127,13 @@ def test_a_broken_manifest_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "shard.json").write_text('{"format": 1, "shard": 0}')
     with pytest.raises(ShardError, match=r"shard\.json: not a shard manifest"):
         read_manifest(tmp_path)
+
+
+def test_a_renamed_variant_costs_as_the_tool_it_runs() -> None:
+    scenario = parse_scenario(
+        "name: v\napps: [xmpp]\ncensors: {open: []}\n"
+        "tools: [openvpn-udp, {name: openvpn-udp, as: vpn-tcp, proto: tcp}]\n"
+    )
+    assert trial_cost_ms(scenario, "open", "vpn-tcp", "xmpp") == trial_cost_ms(
+        scenario, "open", "openvpn-udp", "xmpp"
+    )
