@@ -306,6 +306,9 @@ def render(
         + "".join(f'<span style="background:{c}">{v}</span>' for v, c in VERDICT_COLOUR.items())
         + "</p>",
     ]
+    if versions := {t: v for t, v in (summary.get("tool_versions") or {}).items() if v}:
+        listed = " · ".join(f"{escape(t)}: {escape(', '.join(v))}" for t, v in versions.items())
+        out.append(f'<p class="meta tools">tools: {listed}</p>')
     if summary["expectations"]:
         rows = "".join(
             f"<tr><td>{escape(e['censor'])} / {escape(e['tool'])} / {escape(e['app'])}</td>"

@@ -69,8 +69,20 @@ def build_summary(
         "thresholds": scenario.thresholds.model_dump(),
         "cells": annotate_controls([c.model_dump() for c in cells], techniques),
         "faults": fault_totals(cells),
+        "tool_versions": tool_versions(results),
         "expectations": check_expectations(scenario, cells),
     }
+
+
+def tool_versions(results: list[TrialResult]) -> dict[str, list[str]]:
+    """Per tool column, the versions its trials ran (an own build names itself), so a
+    report says which build a verdict is about."""
+    seen: dict[str, list[str]] = {}
+    for result in results:
+        versions = seen.setdefault(result.tool, [])
+        if result.tool_version and result.tool_version not in versions:
+            versions.append(result.tool_version)
+    return seen
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

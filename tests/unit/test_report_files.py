@@ -240,3 +240,14 @@ def test_junit_expectation_of_a_cell_that_did_not_run_fails(tmp_path) -> None:
     assert suite.tests == 5 and suite.failures == 1
     missing = next(case for case in suite if case.name == "throttle / direct / sip")
     assert "got no trials" in missing.result[0].message
+
+
+def test_the_summary_names_each_tool_column_s_versions(tmp_path) -> None:
+    scenario = unit_scenario()
+    trials = [call_trial("open", "direct", 0), call_trial("open", "shadowsocks", 0)]
+    trials[1].tool_version = "shadowsocks-libev 3.3.5 (own build /b/ss)"
+    summary = build_summary(scenario, "r", "netns", trials)
+    assert summary["tool_versions"] == {
+        "direct": [], "shadowsocks": ["shadowsocks-libev 3.3.5 (own build /b/ss)"]
+    }  # fmt: skip
+    jsonschema.validate(summary, summary_schema())
