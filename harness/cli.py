@@ -75,16 +75,22 @@ def _need_privileges() -> None:
     )  # fmt: skip
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _load_scenario_or_say(path: str):
+    """The validated scenario, or None after printing its problems (FILE:LINE:COL each)."""
     from harness.scenario import ScenarioError, load_scenario
 
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
-        try:
-            scenario = load_scenario(path)
-        except ScenarioError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
+        if (scenario := _load_scenario_or_say(path)) is None:
             status = EXIT_BAD_INPUT
             continue
         console.print(
@@ -95,13 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.scenario import ScenarioError, load_scenario
-
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    if (scenario := _load_scenario_or_say(args.scenario)) is None:
         return EXIT_BAD_INPUT
     if args.trials:
         scenario.trials = args.trials
@@ -459,13 +459,8 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     """Print the Kubernetes manifests that run the scenario's shards (or merge them)."""
     from harness.scale.k8s import JobOptions, render, to_yaml
     from harness.scale.shard import trial_keys
-    from harness.scenario import ScenarioError, load_scenario
 
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    if (scenario := _load_scenario_or_say(args.scenario)) is None:
         return EXIT_BAD_INPUT
     trials = len(trial_keys(scenario))
     if args.shards > trials:

@@ -14,7 +14,7 @@ import time
 from harness.net.socks5 import ProxyAddress, UdpAssociation, open_connection
 
 
-class _UdpEcho(asyncio.DatagramProtocol):
+class UdpEcho(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
@@ -22,7 +22,7 @@ class _UdpEcho(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)  # type: ignore[attr-defined]
 
 
-async def _tcp_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def tcp_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -35,8 +35,8 @@ async def _tcp_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 
 async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(_UdpEcho, local_addr=(host, port))
-    server = await asyncio.start_server(_tcp_echo, host, port)
+    await loop.create_datagram_endpoint(UdpEcho, local_addr=(host, port))
+    server = await asyncio.start_server(tcp_echo, host, port)
     print(json.dumps({"event": "ready", "port": port}), flush=True)
     async with server:
         await server.serve_forever()

@@ -15,32 +15,15 @@ import socket
 import ssl
 import threading
 
-
-async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
-class _UdpEcho(asyncio.DatagramProtocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.transport.sendto(data, addr)  # type: ignore[attr-defined]
+from harness.net.echo import UdpEcho, tcp_echo
 
 
 async def echo(host: str, ports: list[int]) -> None:
     """TCP and UDP echo on every port."""
     loop = asyncio.get_running_loop()
     for p in ports:
-        await loop.create_datagram_endpoint(_UdpEcho, local_addr=(host, p))
-    servers = [await asyncio.start_server(_echo, host, p) for p in ports]
+        await loop.create_datagram_endpoint(UdpEcho, local_addr=(host, p))
+    servers = [await asyncio.start_server(tcp_echo, host, p) for p in ports]
     print(json.dumps({"event": "ready", "ports": len(servers)}), flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
