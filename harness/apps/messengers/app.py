@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.apps.base import App, result_of
+from harness.apps.base import App, WarmAgent, result_of
 from harness.results import MessageMetrics, TrialResult
 from harness.topology.base import fqdn
 from harness.trial import TrialContext
@@ -46,14 +46,18 @@ class MessengerApp(App):
         opts = self.options(ctx)
         return 2 * opts.timeout_s + opts.messages * opts.interval_ms / 1000 + 5
 
+    def warm_up(self, ctx: TrialContext) -> None:
+        chat, client = ctx.topology["chat"], ctx.topology["client"]
+        self.warm_server = WarmAgent(ctx, chat, f"{self.profile}-server", AGENT)
+        self.warm_client = WarmAgent(ctx, client, f"{self.profile}-client", AGENT)
+
     def start_servers(self, ctx: TrialContext) -> None:
         chat = ctx.topology["chat"]
         opts = self.options(ctx)
-        argv = ctx.agent(
-            AGENT, "server", "--profile", self.profile,
+        self.server = self.warm_server.go(
+            "server", "--profile", self.profile,
             "--listen", chat.addr, "--port", str(opts.port), *self.server_args(ctx),
         )  # fmt: skip
-        self.server = ctx.supervisor.start(chat, f"{self.profile}-server", argv)
         self.server.wait_for_event("ready", SERVER_READY_S)
 
     def run(self, ctx: TrialContext, result: TrialResult) -> None:
@@ -64,9 +68,7 @@ class MessengerApp(App):
             "--timeout", str(opts.timeout_s), *self.client_args(ctx),
             *ctx.endpoint.agent_args(udp=False),
         ]  # fmt: skip
-        client = ctx.supervisor.start(
-            ctx.topology["client"], f"{self.profile}-client", ctx.agent(AGENT, *args)
-        )
+        client = self.warm_client.go(*args)
         mine = result_of(client, self._budget(ctx))
         self.server.stop()
         result.logs["client"] = str(client.stdout_path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from harness.apps.base import App, result_of
+from harness.apps.base import App, WarmAgent, result_of
 from harness.apps.sip.app import rate_call
 from harness.apps.webrtc import coturn
 from harness.programs import require
@@ -39,6 +39,13 @@ class WebRtcApp(App):
     kind = "call"
     binaries = {coturn.BINARY: coturn.PACKAGE}
 
+    def warm_up(self, ctx: TrialContext) -> None:
+        """aiortc takes ~1.5 s to import: the agents do it while the servers come up."""
+        sig_host = ctx.topology[ctx.scenario.webrtc.signalling_host]
+        self.warm_signalling = WarmAgent(ctx, sig_host, "signalling", SIGNALLING)
+        self.warm_callee = WarmAgent(ctx, ctx.topology[CALLEE_HOST], "callee", AGENT)
+        self.warm_caller = WarmAgent(ctx, ctx.topology["client"], "caller", AGENT)
+
     def start_servers(self, ctx: TrialContext) -> None:
         require(coturn.BINARY, coturn.PACKAGE)
         opts = ctx.scenario.webrtc
@@ -58,22 +65,16 @@ class WebRtcApp(App):
         self.sni = opts.server_name or fqdn(opts.signalling_host)
         names = list(dict.fromkeys([self.sni, fqdn(opts.signalling_host)]))
         cert, key = ctx.ca.issue("signalling", names, [sig_host.addr], out_dir=ctx.dir)
-        server = ctx.supervisor.start(
-            sig_host,
-            "signalling",
-            ctx.agent(SIGNALLING, "--bind", sig_host.addr, "--port", str(SIGNAL_PORT),
-                      "--cert", str(cert), "--key", str(key)),
+        server = self.warm_signalling.go(
+            "--bind", sig_host.addr, "--port", str(SIGNAL_PORT),
+            "--cert", str(cert), "--key", str(key),
         )  # fmt: skip
         server.wait_for_event("ready", 10)
-        self.callee = ctx.supervisor.start(
-            ctx.topology[CALLEE_HOST],
+        self.callee = self.warm_callee.go(
             "callee",
-            ctx.agent(
-                AGENT, "callee",
-                *self._common(ctx),
-                "--signal-host", sig_host.addr,
-                "--max-wait", str(self._budget(ctx) + 10),
-            ),
+            *self._common(ctx),
+            "--signal-host", sig_host.addr,
+            "--max-wait", str(self._budget(ctx) + 10),
         )  # fmt: skip
         self.callee.wait_for_event("ready", 10)
 
@@ -106,7 +107,7 @@ class WebRtcApp(App):
             "--duration", str(ctx.scenario.call_seconds),
             *ctx.endpoint.agent_args(),
         ]  # fmt: skip
-        caller = ctx.supervisor.start(ctx.topology["client"], "caller", ctx.agent(AGENT, *args))
+        caller = self.warm_caller.go(*args)
         mine = result_of(caller, self._budget(ctx))
         theirs = result_of(self.callee, 5 if mine.get("setup_ok") else 0, stop=True)
         result.logs["caller"] = str(caller.stdout_path)
