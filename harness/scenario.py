@@ -131,6 +131,28 @@ class WebRtcOptions(_Strict):
     setup_timeout_s: float = Field(default=8.0, gt=0, le=120, description="signalling connect")
 
 
+class WebOptions(_Strict):
+    """The `web` bystander (harness/apps/web): a page and the resources it links."""
+
+    resources: int = Field(default=8, ge=1, le=100, description="resources the page links")
+    resource_kb: int = Field(default=64, ge=1, le=10240, description="size of each resource")
+    timeout_s: float = Field(default=10.0, gt=0, le=600, description="per transfer")
+
+
+class DownloadOptions(_Strict):
+    """The `download` bystander (harness/apps/download): a software update over HTTPS."""
+
+    size_mb: float = Field(default=20.0, gt=0, le=200, description="size of the update (MiB)")
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="the whole download")
+
+
+class DnsOptions(_Strict):
+    """The `dns` bystander (harness/apps/dns): every run-zone name through the resolver."""
+
+    timeout_s: float = Field(default=2.0, gt=0, le=60, description="per query attempt")
+    attempts: int = Field(default=2, ge=1, le=5, description="tries per name, as a stub does")
+
+
 class Scenario(_Strict):
     name: ScenarioName
     description: str = ""
@@ -142,6 +164,11 @@ class Scenario(_Strict):
         description="tool names, or {name: TOOL, as: LABEL, binary: PATH, OPTION: VALUE}",
     )
     censors: dict[CensorName, list[TechniqueSpec]] = Field(min_length=1)
+    targets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="censor -> the apps it aims at (every other app is its bystander); a "
+        "censor named by a shipped profile aims at the profile's targets that run here",
+    )
     expect: list[Expectation] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     sip: SipOptions = Field(default_factory=SipOptions)
@@ -151,6 +178,9 @@ class Scenario(_Strict):
     whatsapp_like: WhatsAppLikeOptions = Field(default_factory=WhatsAppLikeOptions)
     telegram_like: TelegramLikeOptions = Field(default_factory=TelegramLikeOptions)
     webrtc: WebRtcOptions = Field(default_factory=WebRtcOptions)
+    web: WebOptions = Field(default_factory=WebOptions)
+    download: DownloadOptions = Field(default_factory=DownloadOptions)
+    dns: DnsOptions = Field(default_factory=DnsOptions)
     capture: bool = False
 
     @field_validator("censors", mode="before")
@@ -163,6 +193,25 @@ class Scenario(_Strict):
                 for name, spec in censors.items()
             }
         return censors
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_targets(cls, data: Any) -> Any:
+        """A censor named by a profile aims at the profile's targets among this scenario's
+        apps, unless `targets` names its own; resolved here because the saved scenario
+        keeps the profile's techniques, not its name."""
+        if not isinstance(data, dict) or not isinstance(data.get("censors"), dict):
+            return data
+        given = data.get("targets", {})
+        apps = data.get("apps") if isinstance(data.get("apps"), list) else []
+        if not isinstance(given, dict):
+            return data  # the field's own validation says what is wrong
+        resolved = dict(given)
+        for censor, spec in data["censors"].items():
+            if isinstance(spec, str) and spec in profile_names() and censor not in resolved:
+                aims = load_profile(spec).get("targets") or []
+                resolved[censor] = [app for app in aims if app in apps]
+        return {**data, "targets": resolved} if resolved != given else data
 
     @field_validator("apps")
     @classmethod
@@ -207,6 +256,28 @@ class Scenario(_Strict):
                         f"{what} {value!r} is not in this scenario"
                         f"{did_you_mean(value, choices)}; valid: {', '.join(choices)}",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _targets_name_cells(self) -> Scenario:
+        """`targets:` names censors and apps of this scenario, each app once per censor."""
+        censors = list(self.censors)
+        for censor, apps in self.targets.items():
+            if censor not in self.censors:
+                raise LocatedError(
+                    ("targets", censor),
+                    f"censor {censor!r} is not in this scenario"
+                    f"{did_you_mean(censor, censors)}; valid: {', '.join(censors)}",
+                )
+            for i, app in enumerate(apps):
+                if app not in self.apps:
+                    raise LocatedError(
+                        ("targets", censor, i),
+                        f"app {app!r} is not in this scenario"
+                        f"{did_you_mean(app, self.apps)}; valid: {', '.join(self.apps)}",
+                    )
+                if app in apps[:i]:
+                    raise LocatedError(("targets", censor, i), f"app {app!r} is listed twice")
         return self
 
     def cells(self) -> list[tuple[str, str, str]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.evidence import TrialEvidence, describe_event, started_epoch, wants_evidence
+from harness.report.scorecard_view import scorecard_section
 from harness.results import TrialResult
 
 VERDICT_COLOUR = {
@@ -306,6 +307,7 @@ def render(
         + "".join(f'<span style="background:{c}">{v}</span>' for v, c in VERDICT_COLOUR.items())
         + "</p>",
     ]
+    out.append(scorecard_section(summary))
     if versions := {t: v for t, v in (summary.get("tool_versions") or {}).items() if v}:
         listed = " · ".join(f"{escape(t)}: {escape(', '.join(v))}" for t, v in versions.items())
         out.append(f'<p class="meta tools">tools: {listed}</p>')

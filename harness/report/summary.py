@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.controls import annotate_controls
+from harness.report.scorecard import build_scorecard
 from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.scoring.verdict import CellScore, score_cells
@@ -59,6 +60,7 @@ def build_summary(
 ) -> dict[str, Any]:
     cells = score_cells(results, scenario.thresholds)
     techniques = {name: len(spec) for name, spec in scenario.censors.items()}
+    annotated = annotate_controls([c.model_dump() for c in cells], techniques)
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "scenario": scenario.name,
@@ -67,7 +69,8 @@ def build_summary(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "thresholds_note": "verdict thresholds are gatecrash's proposal, not a standard",
         "thresholds": scenario.thresholds.model_dump(),
-        "cells": annotate_controls([c.model_dump() for c in cells], techniques),
+        "cells": annotated,
+        "scorecard": build_scorecard(annotated, techniques, scenario.targets, results),
         "faults": fault_totals(cells),
         "tool_versions": tool_versions(results),
         "expectations": check_expectations(scenario, cells),

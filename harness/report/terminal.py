@@ -92,7 +92,10 @@ def print_faults(summary: dict[str, Any], console: Console) -> None:
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
+    from harness.report.scorecard_view import print_scorecard
+
     console.print(score_table(summary))
+    print_scorecard(summary, console)
     for c in summary["cells"]:
         if c["verdict"] != "works":
             console.print(
