@@ -530,7 +530,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
             f"[bold red]gate failed:[/] {len(regressed)} cell(s) regressed", highlight=False
         )
         return EXIT_EXPECT_FAILED
-    console.print("[green]gate passed:[/] no cell regressed", highlight=False)
+    undecided = sum(c.status == "not-decided" for c in changes)
+    caveat = f", {undecided} cell(s) not decided (more trials would compare them)"
+    console.print(
+        f"[green]gate passed:[/] no cell regressed{caveat if undecided else ''}", highlight=False
+    )
     return EXIT_OK
 
 

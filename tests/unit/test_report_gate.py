@@ -301,3 +301,4 @@ def test_cli_gate_reports_an_inconclusive_cell_as_not_decided(tmp_path, capsys) 
     ) in out
     assert "2 more trials like these would decide works" in out
     assert "1 cell(s) not decided: neither a regression nor a pass" in out
+    assert "gate passed: no cell regressed, 1 cell(s) not decided" in out
