@@ -78,9 +78,8 @@ def print_scorecard(summary: Mapping[str, Any], console: Console) -> None:
     if not cards:
         return
     console.print(scorecard_table(cards))
-    for card in cards:
-        console.print(f"[bold]{escape(card['censor'])}:[/] {escape(card['sentence'])}",
-                      highlight=False, soft_wrap=True)  # fmt: skip
+    for card in cards:  # each sentence starts with its censor's name
+        console.print(escape(card["sentence"]), highlight=False, soft_wrap=True)
 
 
 def scorecard_section(summary: Mapping[str, Any]) -> str:
