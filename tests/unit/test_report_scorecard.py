@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 from rich.console import Console
 
+from censor_sims.profiles import load_profile, profile_names
+from harness.registry import APPS
 from harness.report.html import render
 from harness.report.schema import summary_schema
 from harness.report.scorecard import censor_rules
@@ -199,3 +201,9 @@ def test_targets_naming_what_is_not_in_the_scenario_are_errors(targets, where, m
     with pytest.raises(ScenarioError) as exc:
         parse_scenario(SCENARIO + f"targets: {targets}\n", "s.yaml")
     assert exc.value.problems == [f"s.yaml:{where}: {message}"]
+
+
+def test_every_shipped_profile_declares_targets_among_the_apps() -> None:
+    for name in profile_names():
+        targets = load_profile(name)["targets"]
+        assert isinstance(targets, list) and set(targets) <= set(APPS), name
