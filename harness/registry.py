@@ -15,6 +15,9 @@ APPS: dict[str, str] = {
     "whatsapp-like": "harness.apps.messengers.whatsapp_like:WhatsAppLikeApp",
     "telegram-like": "harness.apps.messengers.telegram_like:TelegramLikeApp",
     "webrtc": "harness.apps.webrtc.app:WebRtcApp",
+    "web": "harness.apps.web.app:WebApp",
+    "download": "harness.apps.download.app:DownloadApp",
+    "dns": "harness.apps.dns.app:DnsApp",
 }
 
 TOOLS: dict[str, str] = {

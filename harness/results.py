@@ -87,6 +87,25 @@ class MessageMetrics(_Model):
     latency_ms_p95: float | None = None
 
 
+class WorkloadMetrics(_Model):
+    """A bystander workload (web, download, dns): what a user who makes no call still does,
+    to measure what a censor breaks besides its target. `items` are the page's resources,
+    the file, or the names; `completed` those fetched / verified / answered correctly."""
+
+    items: int = 0
+    completed: int = 0
+    duration_ms: float | None = None  # page load (all resources) / download / all names
+    bytes: int = 0  # payload bytes received
+    throughput_mbps: float | None = None  # downloads: verified bytes / transfer time
+    item_ms_p50: float | None = None  # per resource / name, of those completed
+    item_ms_p95: float | None = None
+    failures: list[str] = Field(default_factory=list)  # one line per item not completed
+
+    @property
+    def completeness(self) -> float:
+        return self.completed / self.items if self.items else 0.0
+
+
 class WebRtcPair(_Model):
     """The nominated ICE candidate pair as the caller sees it."""
 
@@ -148,6 +167,7 @@ class TrialResult(_Model):
     call: CallMetrics | None = None
     message: MessageMetrics | None = None
     webrtc: WebRtcMetrics | None = None
+    workload: WorkloadMetrics | None = None
     logs: dict[str, str] = Field(default_factory=dict)  # name -> path of a kept log
     # Where the trial's wall time went (ms): topology, servers, censor, tool, app, teardown.
     phases_ms: dict[str, float] = Field(default_factory=dict)

@@ -17,7 +17,7 @@ WARM = "harness.apps.warm"
 
 class App(ABC):
     name: ClassVar[str]
-    kind: ClassVar[Literal["call", "message"]]
+    kind: ClassVar[Literal["call", "message", "workload"]]
     binaries: ClassVar[dict[str, str]] = {}  # binary -> Debian package
 
     def check_installed(self) -> None:

@@ -12,7 +12,8 @@ The cost model is deliberately simple (whole milliseconds, so no float ties):
   + tool           0 for `direct`, TUN_TOOL_MS for tools that route a tun device
                    (OpenVPN, WireGuard, `<tool>+tun`), TOOL_MS for the other tools
   + app            call apps: call_seconds + their setup (CALL_SETUP_MS);
-                   message apps: messages x interval + MESSAGE_SETUP_MS
+                   message apps: messages x interval + MESSAGE_SETUP_MS;
+                   workloads (web, dns, download): WORKLOAD_MS, a download + per MiB
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ TUN_TOOL_MS = 8000
 TUN_TOOLS = frozenset({"openvpn-udp", "openvpn-tcp", "wireguard"})
 CALL_SETUP_MS = {"sip": 4000, "baresip": 6000, "webrtc": 8000}
 MESSAGE_SETUP_MS = 3000
+# The bystander workloads: a page of 9 resources took 0.2-0.5 s, the run zone's names 0.05 s,
+# a 20 MiB update 1-2 s (direct, shadowsocks); their agents start with the trial.
+WORKLOAD_MS = {"web": 1000, "dns": 500, "download": 1000}
+DOWNLOAD_MS_PER_MIB = 100
 
 MANIFEST = "shard.json"
 MANIFEST_FORMAT = 1
@@ -101,6 +106,9 @@ def trial_keys(scenario: Scenario) -> list[TrialKey]:
 def _app_ms(scenario: Scenario, app: str) -> int:
     if app in CALL_SETUP_MS:
         return round(scenario.call_seconds * 1000) + CALL_SETUP_MS[app]
+    if app in WORKLOAD_MS:
+        per_mib = DOWNLOAD_MS_PER_MIB * scenario.download.size_mb if app == "download" else 0
+        return WORKLOAD_MS[app] + round(per_mib)
     options = getattr(scenario, app.replace("-", "_"), scenario.xmpp)
     return options.messages * options.interval_ms + MESSAGE_SETUP_MS
 

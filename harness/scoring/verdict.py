@@ -16,6 +16,10 @@ How a cell is judged:
   `blocked` by delivery and `degraded` as measured. Messages of one session share its
   fate, so they are not independent trials: the delivery ratio is a measurement, like R,
   not a ratio to put an interval on.
+- Workloads (the bystanders: web, download, dns) succeed when the whole workload
+  completed; the share of items completed (resources, files, names) is measured like
+  delivery, and a download's median throughput or a timed workload's p95 duration (page
+  load, resolution) below its works limit makes the cell `degraded`.
 """
 
 from __future__ import annotations
@@ -26,11 +30,17 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.results import CallMetrics, DirectionStats, TrialResult, final_attempts
+from harness.results import (
+    CallMetrics,
+    DirectionStats,
+    TrialResult,
+    WorkloadMetrics,
+    final_attempts,
+)
 from harness.scoring.emodel import mos_from_r
 from harness.scoring.stats import median, percentile, wilson_interval, wilson_interval_of_ratio
 
-Kind = Literal["call", "message"]
+Kind = Literal["call", "message", "workload"]
 CellVerdict = Literal[
     "works",
     "degraded",
@@ -59,7 +69,13 @@ class Thresholds(BaseModel):
     works_min_r: float = Field(70.0, ge=0, le=100, description="works: median R of set-up calls")
     works_max_pdd_p95_ms: float = Field(5000.0, gt=0, description="works: p95 post-dial delay")
     works_min_delivery: float = Field(
-        0.95, ge=0, le=1, description="works: delivered / sent messages"
+        0.95, ge=0, le=1, description="works: delivered / sent messages; workloads: items done"
+    )
+    works_min_throughput_mbps: float = Field(
+        2.0, ge=0, description="works: median throughput of completed downloads (Mbit/s)"
+    )
+    works_max_load_p95_ms: float = Field(
+        5000.0, gt=0, description="works: p95 duration of a timed workload (page load, names)"
     )
     blocked_max_cssr_upper: float = Field(
         0.2, ge=0, le=1, description="blocked: upper 95% Wilson bound of the success ratio below"
@@ -68,7 +84,7 @@ class Thresholds(BaseModel):
         50.0, ge=0, le=100, description="media-blocked: median R of set-up calls below"
     )
     blocked_max_delivery: float = Field(
-        0.2, ge=0, le=1, description="blocked: delivered / sent messages below"
+        0.2, ge=0, le=1, description="blocked: delivered / sent messages (workloads: done) below"
     )
     max_fault_share: float = Field(
         0.2,
@@ -113,6 +129,8 @@ class CellScore(BaseModel):
     loss_pct_median: float | None = None  # worse direction of each call
     jitter_ms_median: float | None = None  # worse direction of each call
     delivery_ratio: float | None = None  # messages only
+    completeness: float | None = None  # workloads: items completed / items
+    throughput_mbps_median: float | None = None  # downloads: of the completed ones
     verdict: CellVerdict
     reason: str
     outcomes: dict[str, int] = Field(default_factory=dict)  # of each trial's last attempt
@@ -127,6 +145,8 @@ def _succeeded(trial: TrialResult) -> bool:
         return False
     if trial.call is not None:
         return trial.call.setup_ok
+    if trial.workload is not None:
+        return trial.outcome == "ok" and trial.workload.completed == trial.workload.items > 0
     return trial.message is not None and trial.message.connected
 
 
@@ -371,6 +391,89 @@ def _score_messages(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, 
     )
 
 
+# ---------------------------------------------------------------- workloads
+
+
+def _workload_misses(
+    completeness: float, throughput: float | None, load_p95: float | None, th: Thresholds
+) -> list[str]:
+    """Works limits the workloads measurably missed."""
+    misses = []
+    if completeness < th.works_min_delivery:
+        misses.append(f"completeness {_pct(completeness)} < {_pct(th.works_min_delivery)}")
+    if throughput is not None and throughput < th.works_min_throughput_mbps:
+        misses.append(
+            f"median throughput {throughput:.2f} < {th.works_min_throughput_mbps:g} Mbit/s"
+        )
+    if load_p95 is not None and load_p95 > th.works_max_load_p95_ms:
+        misses.append(f"p95 duration {load_p95:.0f} ms > {th.works_max_load_p95_ms:g} ms")
+    return misses
+
+
+def _workload_verdict(
+    said: str,
+    done: int,
+    n: int,
+    ci: tuple[float, float],
+    misses: list[str],
+    completeness: float,
+    th: Thresholds,
+) -> tuple[CellVerdict, str]:
+    """As for messages: blocked with enough trials, or by measured completeness; then a
+    ratio too thin to decide; then measured quality below works; then the ratio."""
+    blocked = []
+    if ci[1] < th.blocked_max_cssr_upper:
+        blocked.append(f"CI upper bound {ci[1]:.2f} < {th.blocked_max_cssr_upper:.2f}")
+    if completeness < th.blocked_max_delivery:
+        blocked.append(f"completeness {_pct(completeness)} < {_pct(th.blocked_max_delivery)}")
+    if blocked:
+        return "blocked", f"{said}: {'; '.join(blocked)}"
+    candidate = _candidate(done / n, th)
+    if candidate == "blocked":
+        return "inconclusive", f"{said}: " + _undecided("blocked", candidate, done, n, ci, th)
+    if misses:
+        return "degraded", f"{said}; misses works: {'; '.join(misses)}"
+    if not _supports(candidate, ci, th):
+        return "inconclusive", f"{said}: " + _undecided(candidate, candidate, done, n, ci, th)
+    if candidate == "degraded":
+        return "degraded", f"{said}; misses works: {_below_works(ci, th)}"
+    return "works", said
+
+
+def _score_workloads(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
+    n = len(trials)
+    done: list[WorkloadMetrics] = [t.workload for t in trials if _succeeded(t) and t.workload]
+    ci = wilson_interval(len(done), n)
+    measured = [t.workload for t in trials if t.workload is not None]
+    items = sum(w.items for w in measured)
+    completeness = sum(w.completed for w in measured) / items if items else 0.0
+    throughputs = [w.throughput_mbps for w in done if w.throughput_mbps is not None]
+    durations = [w.duration_ms for w in done if w.duration_ms is not None]
+    timed = [w.duration_ms for w in done if w.throughput_mbps is None and w.duration_ms]
+    throughput, load_p95 = median(throughputs), percentile(timed, 95)
+
+    said = _ratio_text(len(done), n, "workloads completed", "ratio", ci)
+    said += f", {_pct(completeness)} of items done"
+    if throughput is not None:
+        said += f", median {throughput:.1f} Mbit/s"
+    if load_p95 is not None:
+        said += f", p95 {load_p95:.0f} ms"
+    misses = _workload_misses(completeness, throughput, load_p95, th)
+    verdict, reason = _workload_verdict(said, len(done), n, ci, misses, completeness, th)
+    return dict(
+        kind="workload",
+        successes=len(done),
+        cssr=round(len(done) / n, 4),
+        cssr_ci=[round(ci[0], 4), round(ci[1], 4)],
+        setup_ms_p50=_rnd(percentile(durations, 50), 1),
+        setup_ms_p95=_rnd(percentile(durations, 95), 1),
+        completeness=round(completeness, 4) if items else None,
+        throughput_mbps_median=_rnd(throughput, 2),
+        verdict=verdict,
+        reason=reason,
+    )
+
+
 # ---------------------------------------------------------------- harness faults
 
 
@@ -438,9 +541,12 @@ def _registered_kind(app: str) -> Kind:
 def _kind(trials: Sequence[TrialResult], kind: Kind | None) -> Kind:
     has_call = any(t.call is not None for t in trials)
     has_message = any(t.message is not None for t in trials)
-    if has_call and has_message:
-        raise ValueError("a cell mixes call and message trials")
-    seen: Kind | None = "call" if has_call else "message" if has_message else None
+    has_workload = any(t.workload is not None for t in trials)
+    if has_call + has_message + has_workload > 1:
+        raise ValueError("a cell mixes call, message and workload trials")
+    seen: Kind | None = (
+        "call" if has_call else "message" if has_message else "workload" if has_workload else None
+    )
     if kind is not None and seen is not None and kind != seen:
         raise ValueError(f"cell declared {kind} but its trials are {seen} trials")
     return kind or seen or _registered_kind(trials[0].app)
@@ -464,7 +570,9 @@ def score_cell(
     ended = [t for t in final if t.is_fault]
     fault_kinds = Counter(_fault_of(t)[0] for t in trials if t.is_fault)
     cell_kind = _kind(final, kind)
-    scorer = _score_calls if cell_kind == "call" else _score_messages
+    scorer = {"call": _score_calls, "message": _score_messages, "workload": _score_workloads}[
+        cell_kind
+    ]
     fields = scorer(valid, th) if valid else _unscored(cell_kind)
     invalid = not valid or len(ended) / len(final) > th.max_fault_share
     if invalid:
@@ -500,7 +608,8 @@ def score_cells(
     """Score every (censor, tool, app) cell, in the order cells first appear. `results`
     are every attempt's records (retried trials included).
 
-    `kinds` maps app name -> "call" | "message" for cells whose trials carry no metrics.
+    `kinds` maps app name -> "call" | "message" | "workload" for cells whose trials carry no
+    metrics.
     """
     groups: dict[tuple[str, str, str], list[TrialResult]] = {}
     for result in results:

@@ -28,7 +28,7 @@ _COMMON = [
 def start_dns(topology: Topology, supervisor: Supervisor, timeout: float = 5.0) -> None:
     require(DNSMASQ, "dnsmasq-base")
     dns_ip, resolver_ip = topology.addr("dns"), topology.addr("resolver")
-    records = [f"--host-record={fqdn(r)},{ip}" for r, ip in _zone(topology).items()]
+    records = [f"--host-record={name},{ip}" for name, ip in zone_records(topology).items()]
     auth = supervisor.start(
         topology["dns"],
         "dnsmasq",
@@ -49,8 +49,15 @@ def start_dns(topology: Topology, supervisor: Supervisor, timeout: float = 5.0) 
         proc.wait_for_line(r"started, version", timeout)
 
 
-def _zone(topology: Topology) -> dict[str, str]:
-    return {role: topology.addr(role) for role in ("voip", "chat", "proxy", "dns", "front")}
+# Ordinary names served by outside hosts, for the bystander workloads (harness/apps/web,
+# download, dns): a site on a few hostnames and an update server, as a user browses them.
+ALIASES = {"www": "chat", "static": "chat", "cdn": "voip", "updates": "voip"}
+
+
+def zone_records(topology: Topology) -> dict[str, str]:
+    """The authoritative A records of the run zone: name -> address."""
+    roles = {fqdn(role): topology.addr(role) for role in ("voip", "chat", "proxy", "dns", "front")}
+    return roles | {fqdn(alias): topology.addr(role) for alias, role in ALIASES.items()}
 
 
 @dataclass

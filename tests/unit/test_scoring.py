@@ -209,6 +209,8 @@ def test_threshold_defaults_are_the_proposed_ones() -> None:
         "works_min_r": 70.0,
         "works_max_pdd_p95_ms": 5000.0,
         "works_min_delivery": 0.95,
+        "works_min_throughput_mbps": 2.0,
+        "works_max_load_p95_ms": 5000.0,
         "blocked_max_cssr_upper": 0.2,
         "media_blocked_max_r": 50.0,
         "blocked_max_delivery": 0.2,

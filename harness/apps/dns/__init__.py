@@ -1,0 +1,1 @@
+"""The `dns` bystander: ordinary names resolved through the inside resolver."""

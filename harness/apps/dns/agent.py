@@ -1,0 +1,102 @@
+"""The `dns` client, inside: `python -m harness.apps.dns.agent --resolver IP NAME=ADDR...`.
+
+Asks the resolver for each name's A record in turn, as a stub resolver does (one UDP query,
+retried after --timeout, up to --attempts), and compares the answer with the authoritative
+record given as ADDR. Prints one {"event": "result"} line: WorkloadMetrics' fields (items =
+names, completed = names answered with exactly the authoritative address, duration_ms = all
+names, item_ms = per answered name) plus outcome and error (the first wrong answer's class:
+a forged or missing address is dns-failure, no answer is timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import sys
+import time
+from typing import Any
+
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from harness.apps.agent_io import emit, ms_since
+from harness.scoring.stats import percentile
+
+
+def query_a(name: str, resolver: str, timeout: float, attempts: int) -> tuple[set[str], str]:
+    """The A addresses the resolver gave for `name` (empty on failure) and what happened."""
+    for _ in range(attempts):
+        query = DNSRecord.question(name, "A")
+        query.header.id = random.randrange(1, 65536)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect((resolver, 53))
+            sock.send(query.pack())
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    reply = DNSRecord.parse(sock.recv(4096))
+                except TimeoutError:
+                    break
+                except OSError as exc:
+                    return set(), f"resolver unreachable ({exc.strerror or exc})"
+                except Exception:
+                    continue  # malformed: ignored, as a stub resolver does
+                if reply.header.id != query.header.id:
+                    continue
+                if reply.header.rcode != RCODE.NOERROR:
+                    return set(), str(RCODE.get(reply.header.rcode))
+                return {str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A}, "answer"
+    return set(), "timeout"
+
+
+def resolve_all(args: argparse.Namespace) -> dict[str, Any]:
+    expected = dict(item.split("=", 1) for item in args.records)
+    started = time.monotonic()
+    times: list[float] = []
+    failures: list[tuple[str, str]] = []  # (outcome, why)
+    for name, address in expected.items():
+        t0 = time.monotonic()
+        got, what = query_a(name, args.resolver, args.timeout, args.attempts)
+        if got == {address}:
+            times.append(ms_since(t0))
+        elif what == "timeout":
+            failures.append(("timeout", f"{name}: no answer from {args.resolver}"))
+        else:
+            found = ", ".join(sorted(got)) or what
+            failures.append(("dns-failure", f"{name}: {found}, authoritative {address}"))
+    return {
+        "event": "result",
+        "outcome": failures[0][0] if failures else "ok",
+        "error": failures[0][1] if failures else None,
+        "items": len(expected),
+        "completed": len(times),
+        "duration_ms": ms_since(started),
+        "item_ms_p50": _ms(percentile(times, 50)),
+        "item_ms_p95": _ms(percentile(times, 95)),
+        "failures": [why for _, why in failures],
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.apps.dns.agent")
+    parser.add_argument("--resolver", required=True, help="IPv4 address of the resolver")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt")
+    parser.add_argument("--attempts", type=int, default=2)
+    parser.add_argument("records", nargs="+", help="NAME=ADDRESS, the authoritative A record")
+    args = parser.parse_args(argv)
+    try:
+        emit(resolve_all(args))
+    except Exception as exc:  # our own failure, not the censor's: a fault, retried
+        emit({"event": "result", "outcome": "harness-fault", "error": f"agent crashed: {exc!r}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `download` bystander: a software update over HTTPS, verified by its SHA-256."""
