@@ -15,6 +15,8 @@ _TIMEOUT = {28}
 # 7: connect failed before its timeout (a RST or an ICMP unreachable); curl 7.88 says only
 # "Couldn't connect to server", a stalled connect is 28
 _REFUSED = {7}
+PARALLEL = 6  # connections at once, as browsers open per host
+CONNECT_TIMEOUT_S = 10.0  # a connection that has not opened by then is given up on
 WRITE_OUT = "%{stderr}%{json}\n"  # each transfer's figures as one JSON line on stderr
 
 
@@ -64,7 +66,8 @@ def curl_argv(ca: str, timeout: float, socks: str | None) -> list[str]:
     """curl trusting only the run CA, bounded in time; names go to the tool's SOCKS5 proxy
     when there is one (--socks5-hostname: the proxy resolves, as a browser set to it does)."""
     argv = ["curl", "--no-progress-meter", "--cacert", ca, "--write-out", WRITE_OUT]
-    argv += ["--max-time", f"{timeout:g}", "--connect-timeout", f"{timeout:g}"]
+    connect = min(timeout, CONNECT_TIMEOUT_S)
+    argv += ["--max-time", f"{timeout:g}", "--connect-timeout", f"{connect:g}"]
     if socks:
         argv += ["--socks5-hostname", socks]
     return argv
@@ -81,14 +84,21 @@ def parse_write_out(stderr: str, urls: list[str]) -> list[Transfer]:
     return [Transfer(url, by_url.get(url, {"errormsg": "curl gave no figures"})) for url in urls]
 
 
+def batches(count: int) -> int:
+    """How many rounds of PARALLEL transfers `count` URLs take at worst."""
+    return -(-count // PARALLEL)
+
+
 def fetch_all(argv: list[str], urls: list[str], timeout: float) -> list[Transfer]:
-    """Fetch the URLs in parallel (up to 6 connections, as a browser opens) to /dev/null."""
+    """Fetch the URLs in parallel (PARALLEL connections, as a browser opens) to /dev/null;
+    each transfer is bounded by `timeout`, so all of them by that many rounds of it."""
     if not urls:
         return []
-    cmd = [*argv, "--parallel", "--parallel-immediate", "--parallel-max", "6"]
+    cmd = [*argv, "--parallel", "--parallel-immediate", "--parallel-max", str(PARALLEL)]
     for url in urls:
         cmd += ["--output", "/dev/null", url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5)
+    wall = timeout * batches(len(urls)) + 5
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=wall)
     return parse_write_out(proc.stderr, urls)
 
 

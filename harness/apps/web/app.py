@@ -6,6 +6,7 @@ breaks of it shows in completeness (resources fetched / resources) and page-load
 from __future__ import annotations
 
 from harness.apps.base import App, WarmAgent, result_of
+from harness.apps.curl import batches
 from harness.apps.web.site import CDN_HOST, PAGE_HOST, STATIC_HOST, write_site
 from harness.results import TrialResult, WorkloadMetrics
 from harness.topology.base import Host
@@ -57,7 +58,8 @@ class WebApp(App):
             *(["--socks", ctx.endpoint.socks] if ctx.endpoint.socks else []),
         ]  # fmt: skip
         client = self.warm_client.go(*args)
-        mine = result_of(client, 2 * opts.timeout_s + 10)
+        rounds = 1 + batches(opts.resources)  # the page, then its resources
+        mine = result_of(client, rounds * opts.timeout_s + 15)
         result.logs["browser"] = str(client.stdout_path)
         if mine.get("items") is not None:
             result.workload = workload_of(mine)
