@@ -221,18 +221,21 @@ def sentence(card: Mapping[str, Any]) -> str:
     elif not eff["decided"]:
         parts.append(f"{censor}'s effect on its targets ({_names(targets)}) is undecided")
     else:
-        text = f"{censor} blocked {eff['blocked']}/{eff['decided']} target apps directly"
+        which = [_names(eff["blocked_apps"])] if eff["blocked_apps"] else []
+        if eff["not_blocked_apps"]:
+            which.append(f"not {_names(eff['not_blocked_apps'])}")
         if eff["undecided"]:
-            text += f" ({_names(eff['undecided'])} undecided)"
-        parts.append(text)
-        if eff["blocked"]:
-            tools = len(ev["tools"])
-            if tools:
-                parts.append(
-                    f"{len(ev['tools_restoring_all'])} of {tools} tools restored all of them"
-                    f" and {len(ev['restored_by_any'])}/{eff['blocked']} were restored by at"
-                    " least one"
-                )
+            which.append(f"{_names(eff['undecided'])} undecided")
+        parts.append(
+            f"{censor} blocked {eff['blocked']}/{eff['decided']} target apps directly"
+            f" ({'; '.join(which)})"
+        )
+        if eff["blocked"] and ev["tools"]:
+            parts.append(
+                f"{len(ev['tools_restoring_all'])} of {len(ev['tools'])} tools restored every"
+                f" blocked target ({len(ev['restored_by_any'])}/{eff['blocked']} restored by at"
+                " least one)"
+            )
     bystanders = card["bystanders"]
     harmed = [e for e in card["collateral"] if e["harmed"]]
     undecided = [e["app"] for e in card["collateral"] if e["harmed"] is None]

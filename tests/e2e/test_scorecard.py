@@ -69,8 +69,8 @@ def test_the_scorecard_says_what_the_cells_measured(scored) -> None:
     assert xmpp["open_verdict"] == "works" and xmpp["harmed"] is False
     assert xmpp["rules"] == []
     assert card["sentence"] == (
-        "voip-blocker blocked 1/1 target apps directly, 1 of 1 tools restored all of them and "
-        "1/1 were restored by at least one, and no bystander was harmed (xmpp)."
+        "voip-blocker blocked 1/1 target apps directly (sip), 1 of 1 tools restored every "
+        "blocked target (1/1 restored by at least one), and no bystander was harmed (xmpp)."
     )
     assert card["sentence"] in scored["printed"]
 

@@ -117,9 +117,9 @@ def test_a_harmed_bystander_names_its_loss_and_the_rule(tmp_path) -> None:
     assert rule == {"technique": "voip-signalling", "rule": "flow recognised as sip",
                     "analyzer": "sip", "events": 8, "trials": 4}  # fmt: skip
     assert card["sentence"] == (
-        "voip blocked 1/1 target apps directly, 1 of 1 tools restored all of them and 1/1 "
-        "were restored by at least one, and it also broke: xmpp (blocked, CSSR -100 points, by "
-        "voip-signalling)."
+        "voip blocked 1/1 target apps directly (sip), 1 of 1 tools restored every blocked "
+        "target (1/1 restored by at least one), and it also broke: xmpp (blocked, CSSR -100 "
+        "points, by voip-signalling)."
     )
 
 
@@ -149,7 +149,7 @@ def test_inconclusive_cells_are_counted_apart(tmp_path) -> None:
 def test_a_tool_cell_undecided_is_not_restored(tmp_path) -> None:
     _, card = card_of(tmp_path, ss_sip_ok=2)
     assert card["evasion"]["tools"]["shadowsocks"] == {"restored": [], "undecided": ["sip"]}
-    assert "0 of 1 tools restored all of them" in card["sentence"]
+    assert "0 of 1 tools restored every blocked target (0/1 restored" in card["sentence"]
 
 
 def test_the_summary_with_a_scorecard_follows_the_schema(tmp_path) -> None:
