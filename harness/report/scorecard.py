@@ -119,6 +119,7 @@ def _collateral(
         harmed = False  # it fails on the open network too: not this censor's doing
     entry: dict[str, Any] = {
         "app": app,
+        "kind": cell.get("kind") if cell else None,
         "verdict": verdict,
         "open_verdict": open_verdict,
         "harmed": harmed,
@@ -195,6 +196,10 @@ def _names(apps: Sequence[str]) -> str:
     return ", ".join(apps) if apps else "none"
 
 
+def _delivery_word(entry: Mapping[str, Any]) -> str:
+    return "completeness" if entry.get("kind") == "workload" else "delivery"
+
+
 def _loss_text(entry: Mapping[str, Any]) -> str:
     parts = [entry["verdict"]]
     if entry.get("cssr_points"):
@@ -202,7 +207,7 @@ def _loss_text(entry: Mapping[str, Any]) -> str:
     if entry.get("mos"):
         parts.append(f"MOS {entry['mos']:+.2f}")
     if entry.get("delivery"):
-        parts.append(f"delivery {entry['delivery'] * 100:+.0f} points")
+        parts.append(f"{_delivery_word(entry)} {entry['delivery'] * 100:+.0f} points")
     for label, ratio in (entry.get("workload_ratio") or {}).items():
         parts.append(f"{label} x{ratio:g}")
     if entry.get("rules"):

@@ -48,7 +48,8 @@ def collateral_text(entry: Mapping[str, Any]) -> str:
     if entry["mos"]:
         figures.append(f"MOS {entry['mos']:+.2f}")
     if entry["delivery"]:
-        figures.append(f"delivery {entry['delivery'] * 100:+.0f} points")
+        word = "completeness" if entry.get("kind") == "workload" else "delivery"
+        figures.append(f"{word} {entry['delivery'] * 100:+.0f} points")
     figures += [f"{k} x{v:g}" for k, v in entry["workload_ratio"].items()]
     text = f"{entry['app']}: {', '.join(figures)}"
     if entry["rules"]:

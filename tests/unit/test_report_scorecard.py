@@ -15,7 +15,7 @@ from censor_sims.profiles import load_profile, profile_names
 from harness.registry import APPS
 from harness.report.html import render
 from harness.report.schema import summary_schema
-from harness.report.scorecard import censor_rules
+from harness.report.scorecard import build_scorecard, censor_rules
 from harness.report.summary import build_summary
 from harness.report.terminal import print_summary
 from harness.results import MessageMetrics, TrialResult
@@ -207,3 +207,19 @@ def test_every_shipped_profile_declares_targets_among_the_apps() -> None:
     for name in profile_names():
         targets = load_profile(name)["targets"]
         assert isinstance(targets, list) and set(targets) <= set(APPS), name
+
+
+def test_a_workload_bystander_reports_completeness_and_its_ratios() -> None:
+    cell = {"censor": "c", "tool": "direct", "app": "download", "kind": "workload",
+            "verdict": "degraded", "cssr": 1.0, "completeness": 1.0,
+            "setup_ms_p50": 4600.0, "throughput_mbps_median": 2.0}  # fmt: skip
+    base = {**cell, "censor": "open", "verdict": "works", "setup_ms_p50": 2000.0,
+            "throughput_mbps_median": 8.0}  # fmt: skip
+    (card,) = build_scorecard([base, cell], {"open": 0, "c": 1}, {}, [])
+    (download,) = card["collateral"]
+    assert download["workload_ratio"] == {"duration": 2.3, "throughput": 0.25}
+    assert download["harmed"] is True and download["delivery"] == 0.0
+    assert card["sentence"] == (
+        "c declares no target among these apps, and it also broke: download (degraded, "
+        "duration x2.3, throughput x0.25)."
+    )
