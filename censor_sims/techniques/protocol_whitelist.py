@@ -20,13 +20,18 @@ from censor_sims.technique import Technique
 from harness.fields import Port
 
 HTTP_METHODS = (b"GET", b"POST", b"HEAD", b"CONNECT", b"OPTIONS", b"DELETE", b"PUT")
+# A TLS record header: change_cipher_spec, alert, handshake, application_data (RFC 8446
+# 5.1), version major 3. A TLS 1.3 client's second data packet is usually its
+# ChangeCipherSpec (middlebox compatibility mode, RFC 8446 D.4): taking only handshake and
+# application data for TLS dropped every TLS 1.3 connection.
+TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
 
 
 def looks_allowed(payload: bytes) -> str | None:
     """The protocol a single data packet fingerprints as (per-packet, no reassembly)."""
     if len(payload) >= 8 and payload.startswith(HTTP_METHODS):
         return "http"
-    if len(payload) >= 3 and payload[0] in (0x16, 0x17) and payload[1] == 0x03:
+    if len(payload) >= 3 and payload[0] in TLS_RECORD_TYPES and payload[1] == 0x03:
         return "tls"
     if len(payload) >= 14:  # DNS over TCP: length prefix matching the message, qdcount >= 1
         (length,) = struct.unpack_from("!H", payload)
