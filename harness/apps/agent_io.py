@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -38,8 +38,13 @@ async def cancelled_by_sigterm(coro: Coroutine[Any, Any, None]) -> bool:
 
 def run_and_report(coro: Coroutine[Any, Any, dict[str, Any]]) -> int:
     """Run the agent's work and emit its result; a crash still leaves a result line."""
+    return work_and_report(lambda: asyncio.run(coro))
+
+
+def work_and_report(work: Callable[[], dict[str, Any]]) -> int:
+    """Do the agent's (blocking) work and emit its result; a crash still leaves a result."""
     try:
-        result = asyncio.run(coro)
+        result = work()
     except Exception as exc:
         logging.getLogger(__name__).exception("agent crashed")
         # A crashed agent is the harness failing, not the censor: a fault, retried.

@@ -4,6 +4,7 @@ the worker threads, retries, results file and stop logic are the real ones."""
 from __future__ import annotations
 
 import _thread
+import json
 import os
 import signal
 import threading
@@ -12,6 +13,7 @@ import time
 import pytest
 
 import harness.runner as runner_module
+from harness.apps.agent_io import work_and_report
 from harness.faults import InjectedFault, fault_from_exception, left_behind, tool_failure_is_fault
 from harness.paths import OutsideOutDir
 from harness.report.loading import read_results_tolerant
@@ -199,3 +201,14 @@ def test_what_a_failed_set_up_left_behind_is_read_from_its_notes() -> None:
     exc.add_note("an unrelated note")
     assert left_behind(exc) == ["namespace gc-abc-3-voip: processes 123 survived SIGKILL"]
     assert left_behind(RuntimeError("no notes")) == []
+
+
+def test_an_agent_that_crashes_still_reports_a_harness_fault(capsys) -> None:
+    def broken() -> dict:
+        raise KeyError("answer")
+
+    assert work_and_report(broken) == 1
+    line = json.loads(capsys.readouterr().out)
+    assert line["outcome"] == "harness-fault" and "KeyError" in line["error"]
+    assert work_and_report(lambda: {"event": "result", "outcome": "ok"}) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "ok"

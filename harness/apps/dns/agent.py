@@ -19,7 +19,7 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from harness.apps.agent_io import emit, ms_since
+from harness.apps.agent_io import ms_since, work_and_report
 from harness.scoring.stats import percentile
 
 
@@ -90,12 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attempts", type=int, default=2)
     parser.add_argument("records", nargs="+", help="NAME=ADDRESS, the authoritative A record")
     args = parser.parse_args(argv)
-    try:
-        emit(resolve_all(args))
-    except Exception as exc:  # our own failure, not the censor's: a fault, retried
-        emit({"event": "result", "outcome": "harness-fault", "error": f"agent crashed: {exc!r}"})
-        return 1
-    return 0
+    return work_and_report(lambda: resolve_all(args))
 
 
 if __name__ == "__main__":

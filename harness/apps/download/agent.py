@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from harness.apps.agent_io import emit, ms_since
+from harness.apps.agent_io import ms_since, work_and_report
 from harness.apps.curl import curl_argv, fetch_into, outcome
 
 
@@ -79,12 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds for it all")
     parser.add_argument("--socks", help="the tool's SOCKS5 proxy, host:port")
     args = parser.parse_args(argv)
-    try:
-        emit(download(args))
-    except Exception as exc:  # our own failure, not the censor's: a fault, retried
-        emit({"event": "result", "outcome": "harness-fault", "error": f"agent crashed: {exc!r}"})
-        return 1
-    return 0
+    return work_and_report(lambda: download(args))
 
 
 if __name__ == "__main__":
