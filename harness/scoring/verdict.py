@@ -327,38 +327,49 @@ def _score_calls(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any
 # ---------------------------------------------------------------- messages
 
 
-def _message_verdict(
+def _measured_verdict(
     said: str,
-    connected: int,
+    done: int,
     n: int,
     ci: tuple[float, float],
-    sent: int,
-    delivery: float,
+    measured_block: str | None,
+    misses: list[str],
     th: Thresholds,
 ) -> tuple[CellVerdict, str]:
-    """As for calls: blocked with enough sessions, or by measured delivery; then a connect
-    ratio too thin to decide; then measured delivery below works; then the ratio."""
+    """Messages and workloads: blocked with enough trials, or by a measured share
+    (delivery, completeness) below the blocked limit; then a ratio too thin to decide; then
+    measured quality below works; then the ratio's own verdict."""
     blocked = []
     if ci[1] < th.blocked_max_cssr_upper:
         blocked.append(f"CI upper bound {ci[1]:.2f} < {th.blocked_max_cssr_upper:.2f}")
-    if sent and delivery < th.blocked_max_delivery:
-        blocked.append(f"delivery {_pct(delivery)} < {_pct(th.blocked_max_delivery)}")
+    if measured_block:
+        blocked.append(measured_block)
     if blocked:
         return "blocked", f"{said}: {'; '.join(blocked)}"
-    candidate = _candidate(connected / n, th)
+    candidate = _candidate(done / n, th)
     if candidate == "blocked":
-        return "inconclusive", f"{said}: " + _undecided("blocked", candidate, connected, n, ci, th)
-    if not sent:
-        return "degraded", f"{said}; misses works: no message sent to count"
-    if delivery < th.works_min_delivery:
-        return "degraded", (
-            f"{said}; misses works: delivery {_pct(delivery)} < {_pct(th.works_min_delivery)}"
-        )
+        return "inconclusive", f"{said}: " + _undecided("blocked", candidate, done, n, ci, th)
+    if misses:
+        return "degraded", f"{said}; misses works: {'; '.join(misses)}"
     if not _supports(candidate, ci, th):
-        return "inconclusive", f"{said}: " + _undecided(candidate, candidate, connected, n, ci, th)
+        return "inconclusive", f"{said}: " + _undecided(candidate, candidate, done, n, ci, th)
     if candidate == "degraded":
         return "degraded", f"{said}; misses works: {_below_works(ci, th)}"
     return "works", said
+
+
+def _delivery_block(sent: int, delivery: float, th: Thresholds) -> str | None:
+    if sent and delivery < th.blocked_max_delivery:
+        return f"delivery {_pct(delivery)} < {_pct(th.blocked_max_delivery)}"
+    return None
+
+
+def _delivery_misses(sent: int, delivery: float, th: Thresholds) -> list[str]:
+    if not sent:
+        return ["no message sent to count"]
+    if delivery < th.works_min_delivery:
+        return [f"delivery {_pct(delivery)} < {_pct(th.works_min_delivery)}"]
+    return []
 
 
 def _score_messages(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
@@ -377,7 +388,15 @@ def _score_messages(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, 
         if sent
         else ", no message sent"
     )
-    verdict, reason = _message_verdict(said, len(connected), n, ci, sent, delivery, th)
+    verdict, reason = _measured_verdict(
+        said,
+        len(connected),
+        n,
+        ci,
+        _delivery_block(sent, delivery, th),
+        _delivery_misses(sent, delivery, th),
+        th,
+    )
     return dict(
         kind="message",
         successes=len(connected),
@@ -410,36 +429,6 @@ def _workload_misses(
     return misses
 
 
-def _workload_verdict(
-    said: str,
-    done: int,
-    n: int,
-    ci: tuple[float, float],
-    misses: list[str],
-    completeness: float,
-    th: Thresholds,
-) -> tuple[CellVerdict, str]:
-    """As for messages: blocked with enough trials, or by measured completeness; then a
-    ratio too thin to decide; then measured quality below works; then the ratio."""
-    blocked = []
-    if ci[1] < th.blocked_max_cssr_upper:
-        blocked.append(f"CI upper bound {ci[1]:.2f} < {th.blocked_max_cssr_upper:.2f}")
-    if completeness < th.blocked_max_delivery:
-        blocked.append(f"completeness {_pct(completeness)} < {_pct(th.blocked_max_delivery)}")
-    if blocked:
-        return "blocked", f"{said}: {'; '.join(blocked)}"
-    candidate = _candidate(done / n, th)
-    if candidate == "blocked":
-        return "inconclusive", f"{said}: " + _undecided("blocked", candidate, done, n, ci, th)
-    if misses:
-        return "degraded", f"{said}; misses works: {'; '.join(misses)}"
-    if not _supports(candidate, ci, th):
-        return "inconclusive", f"{said}: " + _undecided(candidate, candidate, done, n, ci, th)
-    if candidate == "degraded":
-        return "degraded", f"{said}; misses works: {_below_works(ci, th)}"
-    return "works", said
-
-
 def _score_workloads(trials: Sequence[TrialResult], th: Thresholds) -> dict[str, Any]:
     n = len(trials)
     done: list[WorkloadMetrics] = [t.workload for t in trials if _succeeded(t) and t.workload]
@@ -459,7 +448,12 @@ def _score_workloads(trials: Sequence[TrialResult], th: Thresholds) -> dict[str,
     if load_p95 is not None:
         said += f", p95 {load_p95:.0f} ms"
     misses = _workload_misses(completeness, throughput, load_p95, th)
-    verdict, reason = _workload_verdict(said, len(done), n, ci, misses, completeness, th)
+    incomplete = (
+        f"completeness {_pct(completeness)} < {_pct(th.blocked_max_delivery)}"
+        if completeness < th.blocked_max_delivery
+        else None
+    )
+    verdict, reason = _measured_verdict(said, len(done), n, ci, incomplete, misses, th)
     return dict(
         kind="workload",
         successes=len(done),
