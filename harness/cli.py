@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ResumeError as exc:
             errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
             return EXIT_BAD_INPUT
-        wanted = {(*cell, n) for cell in scenario.cells() for n in range(scenario.trials)}
+        wanted = set(scenario.trial_keys())
         done = len(set(only if only is not None else wanted) & {r.key for r in recorded})
         args.out = args.resume
     if args.backend == "docker":

@@ -252,7 +252,7 @@ class Runner:
 
     def trial_keys(self) -> list[TrialKey]:
         """Every trial of the scenario (or of `only`), cell by cell in file order."""
-        keys = [(*cell, n) for cell in self.scenario.cells() for n in range(self.scenario.trials)]
+        keys = self.scenario.trial_keys()
         return [k for k in keys if self.only is None or k in self.only]
 
     def run(self) -> list[TrialResult]:

@@ -286,6 +286,10 @@ class Scenario(_Strict):
         tools = list(self.tool_variants())
         return [(c, t, a) for c in self.censors for t in tools for a in self.apps]
 
+    def trial_keys(self) -> list[tuple[str, str, str, int]]:
+        """Every trial as (censor, tool, app, trial), cell by cell: the order a run takes."""
+        return [(*cell, n) for cell in self.cells() for n in range(self.trials)]
+
     def tool_variants(self) -> dict[str, ToolEntry]:
         """label -> the tool a column runs, its options and own build (harness.tools.variant);
         a plain name is its own label."""

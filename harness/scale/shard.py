@@ -100,7 +100,7 @@ def shard_from_args(
 
 def trial_keys(scenario: Scenario) -> list[TrialKey]:
     """Every trial of the scenario, cell by cell in file order (the runner's order)."""
-    return [(*cell, n) for cell in scenario.cells() for n in range(scenario.trials)]
+    return scenario.trial_keys()
 
 
 def _app_ms(scenario: Scenario, app: str) -> int:
