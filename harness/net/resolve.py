@@ -40,14 +40,11 @@ class _Query(asyncio.DatagramProtocol):
             self.answer.set_exception(exc)
 
 
-async def resolve_a(
+async def lookup_a(
     name: str, resolver: str, port: int = 53, timeout: float = 2.0, attempts: int = 2
-) -> str:
-    """Return the first IPv4 address for `name`; an IP literal is returned as it is."""
-    try:
-        return str(ipaddress.IPv4Address(name))
-    except ValueError:
-        pass
+) -> tuple[list[str], str]:
+    """Every A address the resolver gave for `name`, in answer order, and what happened:
+    "answer", "timeout", "resolver unreachable (...)", the RCODE's name, or "no A record"."""
     loop = asyncio.get_running_loop()
     last = "timeout"
     for _ in range(attempts):
@@ -67,11 +64,21 @@ async def resolve_a(
         finally:
             transport.close()
         if reply.header.rcode != RCODE.NOERROR:
-            last = RCODE.get(reply.header.rcode)
-            break
-        for rr in reply.rr:
-            if rr.rtype == QTYPE.A:
-                return str(rr.rdata)
-        last = "no A record"
-        break
-    raise DnsFailure(f"{name}: {last} (resolver {resolver})")
+            return [], str(RCODE.get(reply.header.rcode))
+        addresses = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+        return addresses, "answer" if addresses else "no A record"
+    return [], last
+
+
+async def resolve_a(
+    name: str, resolver: str, port: int = 53, timeout: float = 2.0, attempts: int = 2
+) -> str:
+    """Return the first IPv4 address for `name`; an IP literal is returned as it is."""
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        pass
+    addresses, what = await lookup_a(name, resolver, port, timeout, attempts)
+    if addresses:
+        return addresses[0]
+    raise DnsFailure(f"{name}: {what} (resolver {resolver})")

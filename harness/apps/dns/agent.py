@@ -11,44 +11,14 @@ a forged or missing address is dns-failure, no answer is timeout).
 from __future__ import annotations
 
 import argparse
-import random
-import socket
+import asyncio
 import sys
 import time
 from typing import Any
 
-from dnslib import QTYPE, RCODE, DNSRecord
-
 from harness.apps.agent_io import ms_since, work_and_report
+from harness.net.resolve import lookup_a
 from harness.scoring.stats import percentile
-
-
-def query_a(name: str, resolver: str, timeout: float, attempts: int) -> tuple[set[str], str]:
-    """The A addresses the resolver gave for `name` (empty on failure) and what happened."""
-    for _ in range(attempts):
-        query = DNSRecord.question(name, "A")
-        query.header.id = random.randrange(1, 65536)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect((resolver, 53))
-            sock.send(query.pack())
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                sock.settimeout(left)
-                try:
-                    reply = DNSRecord.parse(sock.recv(4096))
-                except TimeoutError:
-                    break
-                except OSError as exc:
-                    return set(), f"resolver unreachable ({exc.strerror or exc})"
-                except Exception:
-                    continue  # malformed: ignored, as a stub resolver does
-                if reply.header.id != query.header.id:
-                    continue
-                if reply.header.rcode != RCODE.NOERROR:
-                    return set(), str(RCODE.get(reply.header.rcode))
-                return {str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A}, "answer"
-    return set(), "timeout"
 
 
 def resolve_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,7 +28,10 @@ def resolve_all(args: argparse.Namespace) -> dict[str, Any]:
     failures: list[tuple[str, str]] = []  # (outcome, why)
     for name, address in expected.items():
         t0 = time.monotonic()
-        got, what = query_a(name, args.resolver, args.timeout, args.attempts)
+        found, what = asyncio.run(
+            lookup_a(name, args.resolver, timeout=args.timeout, attempts=args.attempts)
+        )
+        got = set(found)
         if got == {address}:
             times.append(ms_since(t0))
         elif what == "timeout":
