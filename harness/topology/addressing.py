@@ -29,6 +29,14 @@ _HOST_NUMBER = {
 }
 
 DEFAULT_POOL = "10.77.0.0/16"
+
+
+def dynamic_range(half: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """The upper half of a network, where no role's fixed host number lies: the addresses a
+    Docker network may hand to containers that are not the trial's (see the docker backend)."""
+    return list(half.subnets(prefixlen_diff=1))[1]
+
+
 BLOCK_PREFIX = 24
 
 

@@ -26,6 +26,7 @@ output flowing until it exits.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import signal
@@ -38,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES
+from harness.topology.addressing import ALL_ROLES, INSIDE_ROLES, OUTSIDE_ROLES, dynamic_range
 from harness.topology.base import (
     WIRE_GSO_MAX,
     AddressInUse,
@@ -116,9 +117,7 @@ class DockerTopology(Topology):
 
         def network(side: str) -> None:
             net = self.addresses.inside if side == "inside" else self.addresses.outside
-            self._create_network(
-                self.networks[side], str(net), str(net.broadcast_address - 1), side
-            )
+            self._create_network(self.networks[side], net, side)
 
         def host(role: str) -> None:  # each host's steps in a row, the hosts side by side
             self._create_container(role, mounts, tmpfs, etc[role]).start()
@@ -143,14 +142,19 @@ class DockerTopology(Topology):
                 return out.resolve()
         return workdir
 
-    def _create_network(self, name: str, subnet: str, gateway: str, side: str) -> None:
+    def _create_network(self, name: str, net: ipaddress.IPv4Network, side: str) -> None:
         """A bridge with no host address (inhibit_ipv4) and no NAT: see the module doc.
         The IPAM gateway (the block's last address) is only bookkeeping: it sits on no
-        interface, and no role uses it."""
+        interface, and no role uses it. Docker hands out addresses of its own choice only
+        from the upper half (`iprange`), where no role's fixed address lies: a container of
+        someone else's attached while the topology is still being built (a debugging shell,
+        a monitoring agent) would otherwise take the first free address, often the censor's,
+        and fail the trial."""
         from docker.errors import APIError
 
+        subnet = str(net)
         try:
-            self._create_bridge(name, subnet, gateway, side)
+            self._create_bridge(name, subnet, str(net.broadcast_address - 1), side)
         except APIError as exc:
             if "overlap" not in str(exc):
                 raise
@@ -161,8 +165,6 @@ class DockerTopology(Topology):
             ) from None
 
     def _holder(self, subnet: str) -> str:
-        import ipaddress
-
         want = ipaddress.ip_network(subnet)
         for net in self._client.networks.list():
             for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
@@ -175,10 +177,12 @@ class DockerTopology(Topology):
     def _create_bridge(self, name: str, subnet: str, gateway: str, side: str) -> None:
         from docker.types import IPAMConfig, IPAMPool
 
+        dynamic = dynamic_range(ipaddress.ip_network(subnet))
+        pool = IPAMPool(subnet=subnet, iprange=str(dynamic), gateway=gateway)
         self._client.networks.create(
             name,
             driver="bridge",
-            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)]),
+            ipam=IPAMConfig(pool_configs=[pool]),
             options={
                 "com.docker.network.bridge.inhibit_ipv4": "true",
                 "com.docker.network.bridge.enable_ip_masquerade": "false",

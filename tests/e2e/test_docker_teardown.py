@@ -4,6 +4,7 @@ a network that cannot be removed reported (not raised), left labelled and never 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from harness.images import BASE_IMAGE as BASE
 from harness.images import connect, ensure_images
-from harness.topology.addressing import AddressPool
+from harness.topology.addressing import AddressPool, dynamic_range
 from harness.topology.docker import RUN_LABEL, SLOT_LABEL, DockerTopology
 from tests.conftest import REPO
 
@@ -80,7 +81,7 @@ def test_attempts_side_by_side_from_threads_keep_to_their_own_names(client, tmp_
 TWO_ATTEMPTS = """
 import json, sys
 from pathlib import Path
-from harness.topology.addressing import AddressPool
+from harness.topology.addressing import AddressPool, dynamic_range
 from harness.topology.docker import DockerTopology
 run_id, work = sys.argv[1], Path(sys.argv[2])
 pool = AddressPool()
@@ -221,6 +222,10 @@ def test_a_run_goes_on_after_a_trial_leaves_its_network_behind(client, tmp_path,
     assert f"still attached: {squatter}" in results[0]["leftovers"][0]
     assert results[1]["leftovers"] == []
     assert _labelled(client, first[RUN_LABEL]) == [outside]
+    foreign[0].reload()
+    squatter_addr = foreign[0].attrs["NetworkSettings"]["Networks"][outside]["IPAddress"]
+    block = ipaddress.ip_network(client.networks.get(outside).attrs["IPAM"]["Config"][0]["Subnet"])
+    assert ipaddress.ip_address(squatter_addr) in dynamic_range(block), "no role's address"
 
     done = _clean()
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr

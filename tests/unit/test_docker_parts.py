@@ -3,6 +3,7 @@ the CLI's new choices. The containers themselves are tested in tests/e2e/test_do
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -90,3 +91,18 @@ def test_a_block_set_aside_is_never_handed_out_again() -> None:
     assert second.block != first.block
     pool.release(second)
     assert pool.acquire().block == second.block  # an ordinary release is reused
+
+
+def test_no_role_address_lies_where_docker_hands_out_addresses_of_its_own() -> None:
+    """A container of someone else's attached to a trial's network mid-build gets an address
+    from the dynamic range, never the censor's or a server's (CI saw it take the censor's)."""
+    from harness.topology.addressing import ALL_ROLES, AddressPool, dynamic_range
+
+    addresses = AddressPool().acquire()
+    for side, net in (("inside", addresses.inside), ("outside", addresses.outside)):
+        dynamic = dynamic_range(net)
+        assert dynamic.subnet_of(net) and dynamic.num_addresses >= 32
+        for role in ALL_ROLES:
+            if role == "censor" or addresses.side(role) == side:
+                addr = addresses.addr(role, side if role == "censor" else None)
+                assert ipaddress.ip_address(addr) not in dynamic, (role, addr, dynamic)
