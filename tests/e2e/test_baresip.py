@@ -25,7 +25,8 @@ reports per direction dropped where RTP lost 15 %, and CI saw a direction with n
 ("No RTCP stats collected"), at 11 s and at 21 s alike. That is what such a censor does to
 baresip, not chance; this test is about the media figures.
 
-Then baresip through a socks5 tool in tun mode, across a censor that blocks SIP's port (6 s, no jitter needed).
+Then baresip through a socks5 tool in tun mode, across a censor that blocks SIP's port
+(6 s, no jitter needed).
 """
 
 from __future__ import annotations
