@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.registry import app_kinds
 from harness.runner import Runner, default_jobs
 from harness.scenario import Scenario, load_scenario
 from harness.scoring.verdict import CellScore, score_cells
@@ -36,7 +37,7 @@ def timed_run(scenario: Scenario, jobs: int, out: Path) -> tuple[float, list[Cel
     start = time.monotonic()
     results = Runner(scenario, out, jobs=jobs).run()
     wall = time.monotonic() - start
-    return wall, score_cells(results, scenario.thresholds)
+    return wall, score_cells(results, scenario.thresholds, app_kinds(scenario.apps))
 
 
 def _diff(a: float | None, b: float | None) -> str:

@@ -1,23 +1,31 @@
-"""Plug-ins found by name: apps and tools are registered as "module:Class" strings so that
-listing and validating names costs no import of their (heavier) code."""
+"""Plug-ins found by name: apps and tools are registered as "module:ATTR" strings so that
+listing and validating names costs no import of their (heavier) code. An app's entry names
+its AppPlugin, a tool's entry its class."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from harness.apps.base import App
+    from harness.apps.plugin import AppKind, AppPlugin
+
+# app name -> "module:ATTR" of its AppPlugin (harness/apps/plugin.py): a light object that
+# names the app's class, kind and options without importing the app's code.
 APPS: dict[str, str] = {
-    "sip": "harness.apps.sip.app:SipApp",
-    "xmpp": "harness.apps.xmpp.app:XmppApp",
-    "baresip": "harness.apps.baresip.app:BaresipApp",
-    "signal-like": "harness.apps.messengers.signal_like:SignalLikeApp",
-    "whatsapp-like": "harness.apps.messengers.whatsapp_like:WhatsAppLikeApp",
-    "telegram-like": "harness.apps.messengers.telegram_like:TelegramLikeApp",
-    "webrtc": "harness.apps.webrtc.app:WebRtcApp",
-    "web": "harness.apps.web.app:WebApp",
-    "download": "harness.apps.download.app:DownloadApp",
-    "dns": "harness.apps.dns.app:DnsApp",
+    "sip": "harness.apps.sip:PLUGIN",
+    "xmpp": "harness.apps.xmpp:PLUGIN",
+    "baresip": "harness.apps.baresip:PLUGIN",
+    "signal-like": "harness.apps.messengers:SIGNAL_LIKE",
+    "whatsapp-like": "harness.apps.messengers:WHATSAPP_LIKE",
+    "telegram-like": "harness.apps.messengers:TELEGRAM_LIKE",
+    "webrtc": "harness.apps.webrtc:PLUGIN",
+    "web": "harness.apps.web:PLUGIN",
+    "download": "harness.apps.download:PLUGIN",
+    "dns": "harness.apps.dns:PLUGIN",
 }
 
 TOOLS: dict[str, str] = {
@@ -65,6 +73,25 @@ def _add_default_tools_dirs() -> None:
 
 
 _add_default_tools_dirs()
+
+
+def app_plugin(name: str) -> AppPlugin:
+    """What app `name` declares (kind, options, class); imports only its package."""
+    return load(APPS, name)
+
+
+def app_class(name: str) -> type[App]:
+    return app_plugin(name).load()
+
+
+def app_plugins(names: Iterable[str] | None = None) -> dict[str, AppPlugin]:
+    """name -> plugin, for `names` or every registered app, in registry order."""
+    return {name: app_plugin(name) for name in (APPS if names is None else names)}
+
+
+def app_kinds(names: Iterable[str]) -> dict[str, AppKind]:
+    """What scoring is given: each app's kind, for cells whose trials carry no metrics."""
+    return {name: plugin.kind for name, plugin in app_plugins(names).items()}
 
 
 def load(table: dict[str, str], name: str) -> Any:

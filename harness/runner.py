@@ -118,11 +118,6 @@ class ResumeError(Exception):
 # Scenario fields that change what a trial measures: a resumed run must not mix them.
 BLOCK_ATTEMPTS = 16  # address blocks a trial tries before a taken block is an error
 
-_TRIAL_FIELDS = (
-    "call_seconds", "sip", "xmpp", "baresip", "signal_like", "whatsapp_like", "telegram_like",
-    "webrtc", "capture",
-)  # fmt: skip
-
 
 def resume_problems(saved: Scenario, given: Scenario) -> list[str]:
     """Why `given` cannot continue a run of `saved` (empty when it can). `trials` may grow
@@ -147,7 +142,7 @@ def resume_problems(saved: Scenario, given: Scenario) -> list[str]:
         if saved.censors[name] != given.censors[name]:
             problems.append(f"censor {name!r} has other techniques than in the saved run")
     problems += variant_changes(saved, given)  # a tool's options or build changed
-    for field in _TRIAL_FIELDS:
+    for field in saved.trial_fields():
         before, now = getattr(saved, field), getattr(given, field)
         if before != now:
             hint = " (give the first run's --call-seconds)" if field == "call_seconds" else ""
@@ -211,7 +206,7 @@ class Runner:
         self.fault_hook = fault_hook or (lambda phase, key, attempt: None)
         # For preflight only: each trial gets instances of its own, since apps and tools
         # keep a trial's state (passwords, agents) on themselves and trials run side by side.
-        self.apps: dict[str, App] = {n: registry.load(registry.APPS, n)() for n in scenario.apps}
+        self.apps: dict[str, App] = {n: registry.app_class(n)() for n in scenario.apps}
         self.tools: dict[str, Tool] = {n: build_tool(scenario, n) for n in scenario.tool_variants()}
         self._slots = itertools.count()  # every attempt of the run gets its own names
         self._slot_lock = threading.Lock()
@@ -436,7 +431,7 @@ class Runner:
         self._active[slot] = supervisor
         stack.callback(self._active.pop, slot, None)
         ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca)
-        the_app, the_tool = registry.load(registry.APPS, app)(), build_tool(self.scenario, tool)
+        the_app, the_tool = registry.app_class(app)(), build_tool(self.scenario, tool)
         result.tool_version = the_tool.version()  # an own build says which one it is
         the_app.warm_up(ctx)
         start_dns(topology, supervisor)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -22,10 +23,12 @@ from pydantic import (
 import censor_sims.techniques  # noqa: F401  (registers the built-in techniques)
 from censor_sims.profiles import load_profile, profile_names
 from censor_sims.technique import Technique
+from harness.apps.plugin import options_field
 from harness.errors import InputProblems, LocatedError, did_you_mean, read_text
-from harness.fields import AppName, CensorName, Port, ScenarioName
-from harness.registry import APPS, TOOLS
+from harness.fields import AppName, CensorName, ScenarioName
+from harness.registry import APPS, TOOLS, app_plugin, app_plugins
 from harness.scoring.verdict import CellVerdict, Thresholds
+from harness.tools.capabilities import check_routed
 from harness.tools.manifest import check_manifests
 from harness.tools.tun_mode import check_tun_name, split_name
 from harness.tools.variant import CHECK_FILES, ToolEntry, ToolItem, as_entry, check_labels, name_of
@@ -67,93 +70,11 @@ class Expectation(_Strict):
         return verdict in allowed
 
 
-class SipOptions(_Strict):
-    transport: Literal["udp", "tcp"] = "udp"
-    codec: Literal["g711-plc", "g711"] = "g711-plc"
-    setup_timeout_s: float = Field(default=8.0, gt=0, le=120)
-
-
-class BaresipOptions(_Strict):
-    """The real baresip client (harness/apps/baresip). Its PCMU has no PLC module loaded,
-    hence `g711` (no PLC) for the E-model by default."""
-
-    codec: Literal["g711", "g711-plc"] = "g711"
-    setup_timeout_s: float = Field(default=8.0, gt=0, le=120)
-
-
-class XmppOptions(_Strict):
-    messages: int = Field(default=10, ge=1, le=10000)
-    interval_ms: int = Field(default=50, ge=0, le=60000)
-    timeout_s: float = Field(default=10.0, gt=0, le=600)
-
-
-# The messenger profiles take xmpp's message options plus their own wire choices.
-class SignalLikeOptions(XmppOptions):
-    port: Port = 443
-    server_name: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
-        description="SNI and certificate name (default chat.<run zone>); a name outside the "
-        "run zone is only the SNI, the client then connects to chat's address",
-    )
-
-
-class WhatsAppLikeOptions(XmppOptions):
-    port: Literal[443, 5222] = 443
-
-
-class TelegramLikeOptions(XmppOptions):
-    port: Literal[443, 80, 5222] = 443
-    framing: Literal["intermediate", "abridged"] = "intermediate"
-    dc: int = Field(default=2, ge=1, le=5, description="data-centre id in the preamble")
-
-
-class WebRtcOptions(_Strict):
-    """The `webrtc` app (harness/apps/webrtc): ICE policy, codec and signalling name."""
-
-    ice_policy: Literal["all", "udp-only", "relay", "relay-tcp", "relay-tls"] = Field(
-        default="all",
-        description="all: UDP, then TURN/TLS 443, then TURN/TCP 3478; udp-only: no TCP "
-        "fallback; relay*: TURN only, over UDP, TCP 3478 or TLS 443",
-    )
-    codec: Literal["opus", "pcmu"] = "opus"
-    # not voip: coturn's TLS listener has port 443 there
-    signalling_host: Literal["chat", "front"] = "chat"
-    server_name: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
-        description="SNI and certificate name of the signalling (default: the host's run-zone "
-        "name); the client still connects to the signalling host's address",
-    )
-    attempt_timeout_s: float = Field(
-        default=4.0, gt=0, le=60, description="per ICE attempt, offer -> DTLS done"
-    )
-    setup_timeout_s: float = Field(default=8.0, gt=0, le=120, description="signalling connect")
-
-
-class WebOptions(_Strict):
-    """The `web` bystander (harness/apps/web): a page and the resources it links."""
-
-    resources: int = Field(default=8, ge=1, le=100, description="resources the page links")
-    resource_kb: int = Field(default=64, ge=1, le=10240, description="size of each resource")
-    timeout_s: float = Field(default=10.0, gt=0, le=600, description="per transfer")
-
-
-class DownloadOptions(_Strict):
-    """The `download` bystander (harness/apps/download): a software update over HTTPS."""
-
-    size_mb: float = Field(default=20.0, gt=0, le=200, description="size of the update (MiB)")
-    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="the whole download")
-
-
-class DnsOptions(_Strict):
-    """The `dns` bystander (harness/apps/dns): every run-zone name through the resolver."""
-
-    timeout_s: float = Field(default=2.0, gt=0, le=60, description="per query attempt")
-    attempts: int = Field(default=2, ge=1, le=5, description="tries per name, as a stub does")
-
-
 class Scenario(_Strict):
+    """The fields every scenario has. Each registered app adds its option block (`sip:`,
+    `signal_like:`, ...) in the model `scenario_model()` builds from the registry: parse
+    and load scenarios through it (parse_scenario, load_scenario, scenario_model())."""
+
     name: ScenarioName
     description: str = ""
     trials: int = Field(default=5, ge=1, le=100000)
@@ -171,16 +92,6 @@ class Scenario(_Strict):
     )
     expect: list[Expectation] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    sip: SipOptions = Field(default_factory=SipOptions)
-    xmpp: XmppOptions = Field(default_factory=XmppOptions)
-    baresip: BaresipOptions = Field(default_factory=BaresipOptions)
-    signal_like: SignalLikeOptions = Field(default_factory=SignalLikeOptions)
-    whatsapp_like: WhatsAppLikeOptions = Field(default_factory=WhatsAppLikeOptions)
-    telegram_like: TelegramLikeOptions = Field(default_factory=TelegramLikeOptions)
-    webrtc: WebRtcOptions = Field(default_factory=WebRtcOptions)
-    web: WebOptions = Field(default_factory=WebOptions)
-    download: DownloadOptions = Field(default_factory=DownloadOptions)
-    dns: DnsOptions = Field(default_factory=DnsOptions)
     capture: bool = False
 
     @field_validator("censors", mode="before")
@@ -231,15 +142,15 @@ class Scenario(_Strict):
 
     @field_validator("tools")
     @classmethod
-    def _baresip_needs_routed_tools(
+    def _routed_tools_for_apps_without_proxy(
         cls, tools: list[str | ToolEntry], info: ValidationInfo
     ) -> list[str | ToolEntry]:
-        """baresip has no proxy setting: refuse a proxy-only tool rather than run it direct."""
-        if "baresip" in (info.data.get("apps") or []):
-            from harness.apps.baresip.routing import check_tool
-
-            for tool in tools:
-                check_tool(name_of(tool))
+        """An app with no proxy setting (its plugin says so) refuses a proxy-only tool rather
+        than run it direct."""
+        for app in info.data.get("apps") or []:
+            if app_plugin(app).needs_routed_tool:
+                for tool in tools:
+                    check_routed(app, name_of(tool))
         return tools
 
     @model_validator(mode="after")
@@ -285,6 +196,14 @@ class Scenario(_Strict):
         (direct) runs next to the tools it is compared with."""
         tools = list(self.tool_variants())
         return [(c, t, a) for c in self.censors for t in tools for a in self.apps]
+
+    def options(self, app: str) -> BaseModel:
+        """App `app`'s option block (its plugin's model)."""
+        return getattr(self, options_field(app))
+
+    def trial_fields(self) -> tuple[str, ...]:
+        """The fields that shape what a trial measures: a resumed run must keep them."""
+        return ("call_seconds", "capture", *(options_field(app) for app in APPS))
 
     def trial_keys(self) -> list[tuple[str, str, str, int]]:
         """Every trial as (censor, tool, app, trial), cell by cell: the order a run takes."""
@@ -372,9 +291,25 @@ def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_MODELS: dict[tuple[tuple[str, str], ...], type[Scenario]] = {}
+
+
+def scenario_model() -> type[Scenario]:
+    """Scenario with one option block per registered app, each validated by the app's own
+    model; rebuilt when an app is registered (a test's toy app, a plug-in package)."""
+    key = tuple(APPS.items())
+    if key not in _MODELS:
+        blocks: dict[str, Any] = {
+            options_field(name): (plugin.options, Field(default_factory=plugin.options))
+            for name, plugin in app_plugins().items()
+        }
+        _MODELS[key] = create_model("Scenario", __base__=Scenario, **blocks)
+    return _MODELS[key]
+
+
 def _model_at(path: tuple[Any, ...], data: Any) -> Any:
     """The model (or type) that validates the value at `path` of the document."""
-    model: Any = Scenario
+    model: Any = scenario_model()
     cur = data
     for part in path:
         cur = cur[part] if isinstance(cur, dict | list) else None
@@ -496,7 +431,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if problems:
         raise ScenarioError(problems)
     try:
-        return Scenario.model_validate(data, context=CHECK_FILES)
+        return scenario_model().model_validate(data, context=CHECK_FILES)
     except ValidationError as exc:
         found = [_format_error(e, data, marks, source) for e in exc.errors()]
         raise ScenarioError(list(dict.fromkeys(found))) from None  # union members repeat

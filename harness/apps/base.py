@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from harness.programs import require
 from harness.results import TrialResult
@@ -16,8 +16,7 @@ WARM = "harness.apps.warm"
 
 
 class App(ABC):
-    name: ClassVar[str]
-    kind: ClassVar[Literal["call", "message", "workload"]]
+    name: ClassVar[str]  # its kind, options and summary: its AppPlugin (harness/apps/plugin.py)
     binaries: ClassVar[dict[str, str]] = {}  # binary -> Debian package
 
     def check_installed(self) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from harness.errors import not_utf8
 from harness.results import READABLE_SCHEMA_VERSIONS, TrialResult
-from harness.scenario import Scenario
+from harness.scenario import Scenario, scenario_model
 
 
 class RunInputError(Exception):
@@ -95,7 +95,7 @@ def read_results_tolerant(path: Path) -> ResultsRead:
 def load_scenario_json(path: Path) -> Scenario:
     """The validated scenario a run saved next to its results."""
     try:
-        return Scenario.model_validate_json(path.read_text())
+        return scenario_model().model_validate_json(path.read_text())
     except FileNotFoundError:
         raise RunInputError(f"{path}: missing; is this a gatecrash results directory?") from None
     except OSError as exc:

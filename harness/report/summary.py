@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.registry import app_kinds
 from harness.report.controls import annotate_controls
 from harness.report.scorecard import build_scorecard
 from harness.results import TrialResult
@@ -58,7 +59,7 @@ def fault_totals(cells: list[CellScore]) -> dict[str, Any]:
 def build_summary(
     scenario: Scenario, run_id: str, backend: str, results: list[TrialResult]
 ) -> dict[str, Any]:
-    cells = score_cells(results, scenario.thresholds)
+    cells = score_cells(results, scenario.thresholds, app_kinds(scenario.apps))
     techniques = {name: len(spec) for name, spec in scenario.censors.items()}
     annotated = annotate_controls([c.model_dump() for c in cells], techniques)
     return {

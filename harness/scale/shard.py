@@ -109,7 +109,7 @@ def _app_ms(scenario: Scenario, app: str) -> int:
     if app in WORKLOAD_MS:
         per_mib = DOWNLOAD_MS_PER_MIB * scenario.download.size_mb if app == "download" else 0
         return WORKLOAD_MS[app] + round(per_mib)
-    options = getattr(scenario, app.replace("-", "_"), scenario.xmpp)
+    options = scenario.options(app)
     return options.messages * options.interval_ms + MESSAGE_SETUP_MS
 
 

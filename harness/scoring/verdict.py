@@ -522,16 +522,6 @@ def _unscored(kind: Kind) -> dict[str, Any]:
 # ---------------------------------------------------------------- cells
 
 
-def _registered_kind(app: str) -> Kind:
-    """The app's own kind, for a cell whose trials all failed before any metric."""
-    from harness.registry import APPS, load  # lazy: app modules are heavy
-
-    try:
-        return load(APPS, app).kind
-    except (KeyError, ImportError, AttributeError):
-        return "call"
-
-
 def _kind(trials: Sequence[TrialResult], kind: Kind | None) -> Kind:
     has_call = any(t.call is not None for t in trials)
     has_message = any(t.message is not None for t in trials)
@@ -543,7 +533,12 @@ def _kind(trials: Sequence[TrialResult], kind: Kind | None) -> Kind:
     )
     if kind is not None and seen is not None and kind != seen:
         raise ValueError(f"cell declared {kind} but its trials are {seen} trials")
-    return kind or seen or _registered_kind(trials[0].app)
+    if kind is None and seen is None:
+        raise ValueError(
+            f"cell of app {trials[0].app!r}: no trial carries metrics; give its kind "
+            "(score_cells(..., kinds=registry.app_kinds(apps)))"
+        )
+    return kind or seen  # type: ignore[return-value]
 
 
 def score_cell(

@@ -18,9 +18,9 @@ from harness.apps.baresip.app import BaresipApp, direction, merge_call
 from harness.apps.baresip.config import BaresipConfig, account_line, write_config_dir
 from harness.apps.baresip.ctrl import CtrlError, NetstringReader, encode
 from harness.apps.baresip.report import parse_summary, parse_table
-from harness.apps.baresip.routing import NeedsRoutedTool, check_tool
 from harness.programs import MissingProgram
 from harness.scenario import ScenarioError, load_scenario, parse_scenario
+from harness.tools.capabilities import NeedsRoutedTool, check_routed
 from tests.conftest import REPO
 
 SIX_SECOND_CALL = """\
@@ -180,9 +180,9 @@ def test_merge_scores_the_worse_direction_and_keeps_setup_times() -> None:
 
 def test_a_proxy_only_tool_is_refused_by_name_and_routed_ones_pass() -> None:
     for ok in ("direct", "shadowsocks+tun", "openvpn-udp", "wireguard"):
-        check_tool(ok)
+        check_routed("baresip", ok)
     with pytest.raises(NeedsRoutedTool, match=r"'shadowsocks'.*socks5.*shadowsocks\+tun"):
-        check_tool("shadowsocks")
+        check_routed("baresip", "shadowsocks")
 
 
 def test_scenario_with_baresip_and_a_socks_tool_names_the_line_and_the_fix() -> None:

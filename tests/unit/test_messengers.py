@@ -21,7 +21,7 @@ from harness.apps.messengers import telegram_like, whatsapp_like
 from harness.apps.messengers.agent import build_parser, client, profile_module, run_server
 from harness.apps.messengers.session import ClientPlan, run_client
 from harness.pki import make_ca
-from harness.registry import APPS, load
+from harness.registry import app_class, app_plugin
 from harness.scenario import ScenarioError, load_scenario, parse_scenario
 from harness.topology.addressing import TrialAddresses
 from harness.topology.netns import NetnsTopology
@@ -49,8 +49,8 @@ def problems(text: str) -> list[str]:
 
 def test_profiles_are_registered_message_apps() -> None:
     for name in PROFILES:
-        app = load(APPS, name)
-        assert app.name == name and app.kind == "message"
+        plugin = app_plugin(name)
+        assert plugin.load().name == name and plugin.kind == "message"
         assert profile_module(name).__doc__.count("Source") >= 1  # cites its source
 
 
@@ -240,15 +240,15 @@ def _context(tmp: Path, options: str) -> TrialContext:
 def test_how_each_profile_finds_its_server(tmp_path: Path) -> None:
     ctx = _context(tmp_path, "")
     chat, resolver = ctx.topology.addr("chat"), ctx.topology.addr("resolver")
-    signal = load(APPS, "signal-like")().client_args(ctx)
+    signal = app_class("signal-like")().client_args(ctx)
     assert signal[:4] == ["--server", "chat.gatecrash.test", "--resolver", resolver], signal
     assert signal[signal.index("--sni") + 1] == "chat.gatecrash.test"
-    whatsapp = load(APPS, "whatsapp-like")().client_args(ctx)
+    whatsapp = app_class("whatsapp-like")().client_args(ctx)
     assert whatsapp == ["--server", "chat.gatecrash.test", "--resolver", resolver]
-    telegram = load(APPS, "telegram-like")().client_args(ctx)
+    telegram = app_class("telegram-like")().client_args(ctx)
     assert telegram[:2] == ["--server", chat] and "--resolver" not in telegram  # no DNS
 
     other = _context(tmp_path / "o", "signal_like: {server_name: chat.signal.example}\n")
-    signal = load(APPS, "signal-like")().client_args(other)
+    signal = app_class("signal-like")().client_args(other)
     assert signal[:2] == ["--server", chat] and "--resolver" not in signal
     assert signal[signal.index("--sni") + 1] == "chat.signal.example"

@@ -673,7 +673,7 @@ def test_a_trial_whose_retries_all_faulted_counts_once_as_a_fault() -> None:
 
 
 def test_a_cell_of_faults_only_is_invalid_with_nothing_measured() -> None:
-    score = score_cell([fault_trial(i) for i in range(3)])
+    score = score_cell([fault_trial(i) for i in range(3)], kind="call")
     assert score.verdict == "invalid" and score.kind == "call"
     assert (score.valid_trials, score.successes, score.cssr, score.cssr_ci) == (0, 0, 0.0, [0, 1])
     assert score.r_median is None and score.mos_median is None
@@ -694,7 +694,7 @@ def test_max_fault_share_is_a_threshold() -> None:
 def test_a_fault_record_without_its_fault_is_still_named() -> None:
     bare = fault_trial(0)
     bare.fault, bare.error = None, "agent gave no result"
-    score = score_cell([bare])
+    score = score_cell([bare], kind="call")
     assert score.verdict == "invalid"
     assert "unspecified in unknown phase (1x): agent gave no result" in score.reason
 

@@ -140,9 +140,9 @@ def test_tool_failures_before_the_workload_are_blocked_given_the_kind() -> None:
 
 
 def test_the_registered_bystanders_are_workloads() -> None:
-    from harness.registry import APPS, load
+    from harness.registry import app_plugin
 
-    assert {name: load(APPS, name).kind for name in ("web", "download", "dns")} == {
+    assert {name: app_plugin(name).kind for name in ("web", "download", "dns")} == {
         "web": "workload",
         "download": "workload",
         "dns": "workload",

@@ -20,6 +20,7 @@ from harness.apps.webrtc.netpath import new_loop
 from harness.net.socks5 import ProxyAddress
 from harness.pki import make_ca
 from harness.programs import MissingProgram
+from harness.registry import app_plugin
 from harness.results import TrialResult
 from harness.runner import Runner
 from harness.scenario import ScenarioError, parse_scenario
@@ -136,7 +137,7 @@ def test_no_connection_means_no_media_figures() -> None:
 
 
 def test_app_declares_coturn() -> None:
-    assert WebRtcApp.binaries == {"turnserver": "coturn"} and WebRtcApp.kind == "call"
+    assert WebRtcApp.binaries == {"turnserver": "coturn"} and app_plugin("webrtc").kind == "call"
 
 
 def _free_port() -> int:

@@ -23,10 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness.apps.baresip.config import BaresipConfig, account_line, write_config_dir
-from harness.apps.baresip.routing import check_tool
 from harness.apps.base import App, result_of
 from harness.apps.sip.app import rate_call, signalling_metrics, start_kamailio
 from harness.results import CallMetrics, DirectionStats, TrialResult
+from harness.tools.capabilities import check_routed
 from harness.topology.base import fqdn
 from harness.trial import TrialContext
 
@@ -42,11 +42,10 @@ NO_RTCP = (
 
 class BaresipApp(App):
     name = "baresip"
-    kind = "call"
     binaries = {"baresip": "baresip-core", "kamailio": "kamailio"}
 
     def start_servers(self, ctx: TrialContext) -> None:
-        check_tool(ctx.tool)  # before anything starts
+        check_routed(self.name, ctx.tool)  # before anything starts
         voip = start_kamailio(ctx)
         config = BaresipConfig(voip.addr, CALLEE_SIP_PORT, f"{ctx.topology.addr('dns')}:53")
         directory = write_config_dir(ctx.dir / "baresip-callee", config)
@@ -69,7 +68,7 @@ class BaresipApp(App):
 
     def run(self, ctx: TrialContext, result: TrialResult) -> None:
         if ctx.endpoint.socks:
-            check_tool(ctx.tool)  # a proxy port and no routing: never run it direct
+            check_routed(self.name, ctx.tool)  # a proxy port and no routing: never run it direct
         opts = ctx.scenario.baresip
         client = ctx.topology["client"]
         config = BaresipConfig(client.addr, CALLER_SIP_PORT, f"{ctx.topology.addr('resolver')}:53")

@@ -17,7 +17,6 @@ AGENT = "harness.apps.dns.agent"
 
 class DnsApp(App):
     name = "dns"
-    kind = "workload"
 
     def warm_up(self, ctx: TrialContext) -> None:
         self.warm_client = WarmAgent(ctx, ctx.topology["client"], "stub", AGENT)

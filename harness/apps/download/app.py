@@ -19,7 +19,6 @@ PATH = "/update.bin"
 
 class DownloadApp(App):
     name = "download"
-    kind = "workload"
     binaries = {"curl": "curl"}
 
     def warm_up(self, ctx: TrialContext) -> None:

@@ -15,7 +15,6 @@ SERVER_READY_S = 15.0
 
 
 class MessengerApp(App):
-    kind = "message"
     profile: ClassVar[str]  # the agent's --profile
     options_field: ClassVar[str]  # the Scenario field holding this profile's options
 

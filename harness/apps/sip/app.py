@@ -36,7 +36,6 @@ def start_kamailio(ctx: TrialContext) -> Host:
 
 class SipApp(App):
     name = "sip"
-    kind = "call"
     binaries = {"kamailio": "kamailio"}
 
     def warm_up(self, ctx: TrialContext) -> None:

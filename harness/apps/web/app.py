@@ -35,7 +35,6 @@ def workload_of(mine: dict[str, object]) -> WorkloadMetrics:
 
 class WebApp(App):
     name = "web"
-    kind = "workload"
     binaries = {"curl": "curl"}
 
     def warm_up(self, ctx: TrialContext) -> None:

@@ -36,7 +36,6 @@ OWD_METHOD = (
 
 class WebRtcApp(App):
     name = "webrtc"
-    kind = "call"
     binaries = {coturn.BINARY: coturn.PACKAGE}
 
     def warm_up(self, ctx: TrialContext) -> None:

@@ -18,7 +18,6 @@ SENDER, RECEIVER = "alice", "bob"
 
 class XmppApp(App):
     name = "xmpp"
-    kind = "message"
     binaries = {"prosody": "prosody"}
 
     def warm_up(self, ctx: TrialContext) -> None:
