@@ -84,7 +84,11 @@ class Censor:
                     "events": str(self.log.path.resolve()),
                     "fail": self.fail,
                     "techniques": [
-                        {"spec": t.model_dump(), "code": getattr(t, "_code", None)}
+                        {
+                            "spec": t.model_dump(),
+                            "code": getattr(t, "_code", None),
+                            "module": type(t).__module__,
+                        }
                         for t in self.techniques
                         if t.userspace
                     ],

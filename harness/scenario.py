@@ -291,19 +291,25 @@ def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-_MODELS: dict[tuple[tuple[str, str], ...], type[Scenario]] = {}
+_MODELS: dict[tuple[Any, ...], type[Scenario]] = {}
 
 
 def scenario_model() -> type[Scenario]:
     """Scenario with one option block per registered app, each validated by the app's own
-    model; rebuilt when an app is registered (a test's toy app, a plug-in package)."""
-    key = tuple(APPS.items())
+    model, and censors made of every registered technique; rebuilt when an app or a
+    technique is registered (a plug-in package, a test's toy)."""
+    key = (tuple(APPS.items()), tuple(Technique.registry))
     if key not in _MODELS:
         blocks: dict[str, Any] = {
             options_field(name): (plugin.options, Field(default_factory=plugin.options))
             for name, plugin in app_plugins().items()
         }
-        _MODELS[key] = create_model("Scenario", __base__=Scenario, **blocks)
+        spec = Annotated[
+            Union[tuple(Technique.registry.values())],  # noqa: UP007  (from the registry)
+            Field(discriminator="type"),
+        ]
+        censors = (dict[CensorName, list[spec]], Scenario.model_fields["censors"])  # type: ignore[valid-type]
+        _MODELS[key] = create_model("Scenario", __base__=Scenario, censors=censors, **blocks)
     return _MODELS[key]
 
 

@@ -5,28 +5,16 @@
                      [(False, client_hello_bytes)])
     props["tls"]["sni"]
 
-Importing the package registers every analyzer in `ANALYZERS` by name.
+Importing the package registers every analyzer in `ANALYZERS` by name: each module of the
+package is found and imported, so a new analyzer is one module and no list to keep.
 """
 
-from censor_sims.analyzers import (
-    dns,
-    dtls,
-    fet,
-    http,
-    mtproto,
-    openvpn,
-    quic,
-    rtp,
-    sip,
-    ssh,
-    stun,
-    tls,
-    whatsapp,
-    wireguard,
-    xmpp,
-)
 from censor_sims.analyzers.base import ANALYZERS, Analyzer, FlowInfo, Stream, get, names
 from censor_sims.analyzers.flow import FlowAnalysis, classify
+from censor_sims.discovery import import_submodules
+
+# Every module not starting with `_` (and not the shared base/flow) registers its analyzers.
+_MODULES = import_submodules(__name__, __path__, skip=("base", "flow"))
 
 __all__ = [
     "ANALYZERS",
@@ -35,21 +23,7 @@ __all__ = [
     "FlowInfo",
     "Stream",
     "classify",
-    "dns",
-    "dtls",
-    "fet",
     "get",
-    "http",
-    "mtproto",
     "names",
-    "openvpn",
-    "quic",
-    "rtp",
-    "sip",
-    "ssh",
-    "stun",
-    "tls",
-    "whatsapp",
-    "wireguard",
-    "xmpp",
+    *_MODULES,
 ]

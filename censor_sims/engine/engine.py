@@ -10,6 +10,7 @@ the profile's fail policy (open: accept, closed: drop) is applied to that packet
 from __future__ import annotations
 
 import heapq
+import importlib
 import itertools
 import json
 import random
@@ -32,9 +33,12 @@ from censor_sims.technique import Technique
 
 
 def load_techniques(entries: list[dict[str, Any]]) -> list[Technique]:
-    """Techniques as the censor host compiled them: spec plus the verdict code it got."""
+    """Techniques as the censor host compiled them: spec plus the verdict code it got. A
+    technique from a plug-in package (not a built-in) is found by its module's name."""
     out = []
     for entry in entries:
+        if entry["spec"]["type"] not in Technique.registry and entry.get("module"):
+            importlib.import_module(entry["module"])
         technique = Technique.registry[entry["spec"]["type"]].model_validate(entry["spec"])
         if entry.get("code") is not None:
             technique._code = entry["code"]  # type: ignore[attr-defined]

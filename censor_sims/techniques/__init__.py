@@ -1,31 +1,10 @@
-"""Built-in techniques: importing this package registers them by type name."""
+"""Built-in techniques: importing this package registers them by type name.
 
-from censor_sims.techniques import (
-    active_probe,
-    bandwidth_throttle,
-    dns_poison,
-    dpi_block,
-    fet_block,
-    http_filter,
-    ip_block,
-    port_block,
-    protocol_whitelist,
-    sni_filter,
-    tls_mitm,
-    udp_throttle,
-)
+Every module of this package whose name does not start with `_` is imported, so a new
+technique is one module here (a Technique subclass with its `type` literal) and nothing
+else: no list to keep.
+"""
 
-__all__ = [
-    "active_probe",
-    "bandwidth_throttle",
-    "dns_poison",
-    "dpi_block",
-    "fet_block",
-    "http_filter",
-    "ip_block",
-    "port_block",
-    "protocol_whitelist",
-    "sni_filter",
-    "tls_mitm",
-    "udp_throttle",
-]
+from censor_sims.discovery import import_submodules
+
+__all__ = import_submodules(__name__, __path__)
