@@ -4,11 +4,9 @@ problem as FILE:LINE:COL with the valid choices, so a user can fix it without re
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,6 +30,16 @@ from harness.tools.capabilities import check_routed
 from harness.tools.manifest import check_manifests
 from harness.tools.tun_mode import check_tun_name, split_name
 from harness.tools.variant import CHECK_FILES, ToolEntry, ToolItem, as_entry, check_labels, name_of
+from harness.yaml_source import (
+    BOUNDS,
+    Marks,
+    literal_choices,
+    load_yaml,
+    mark_for,
+    number_text,
+    range_message,
+    walk,
+)
 
 # What an expectation may name: every verdict a cell can get (harness/scoring/verdict.py).
 Verdict = CellVerdict
@@ -231,47 +239,6 @@ class ScenarioError(InputProblems):
     """Bad scenario input; `problems` are 'FILE:LINE:COL: message' lines."""
 
 
-Marks = dict[tuple[Any, ...], tuple[int, int]]
-
-
-def _walk(
-    node: yaml.Node,
-    path: tuple[Any, ...],
-    marks: Marks,
-    problems: list[str],
-    src: str,
-    walked: set[int] | None = None,
-) -> None:
-    """Record the line and column of every key and item, and report keys given twice. An
-    aliased node is walked once (its aliases' errors point at the alias): walking every
-    alias of nested aliases (a "billion laughs" file) would take exponential time."""
-    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    walked = set() if walked is None else walked
-    if id(node) in walked:
-        return
-    walked.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                problems.append(f"{src}:{line}:{col}: key {key!r} appears twice")
-            seen.add(key)
-            marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, (*path, key), marks, problems, src, walked)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), marks, problems, src, walked)
-
-
-def _mark_for(loc: tuple[Any, ...], marks: Marks) -> tuple[int, int]:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in marks:
-            return marks[loc[:n]]
-    return (1, 1)
-
-
 def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     """pydantic puts the union member's tag in loc (e.g. 'port_block'); drop what the data
     does not contain so loc is a path into the YAML document."""
@@ -342,7 +309,6 @@ def _valid_keys(loc: tuple[Any, ...], data: Any) -> list[str] | None:
     return None
 
 
-_BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
 _RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
@@ -355,25 +321,10 @@ def _field_bounds(loc: tuple[Any, ...], data: Any) -> list[str]:
     field = model.model_fields.get(loc[-1])
     bounds = []
     for meta in field.metadata if field else []:
-        for attr, words in _BOUNDS.items():
+        for attr, words in BOUNDS.items():
             if getattr(meta, attr, None) is not None:
-                bounds.append(f"{words} {_number(getattr(meta, attr))}")
+                bounds.append(f"{words} {number_text(getattr(meta, attr))}")
     return bounds
-
-
-def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def range_message(err: dict[str, Any], bounds: list[str]) -> str:
-    """'1.5 is out of range: must be at least 0 and at most 1' for a number error."""
-    if not bounds:
-        bounds = [f"{_BOUNDS[k]} {_number(v)}" for k, v in err["ctx"].items() if k in _BOUNDS]
-    return f"{err['input']!r} is out of range: must be {' and '.join(bounds)}"
-
-
-def _literal_choices(err: dict[str, Any]) -> list[str]:
-    return re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
 
 
 def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
@@ -393,7 +344,7 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
     if err["type"] == "union_tag_not_found":
         return f"technique has no 'type'; valid types: {', '.join(types)}"
     if err["type"] == "literal_error":
-        hint = did_you_mean(err["input"], _literal_choices(err))
+        hint = did_you_mean(err["input"], literal_choices(err))
         return f"{err['input']!r} is not allowed{hint}; {msg.lower()}"
     if err["type"] in _RANGE_ERRORS:
         return range_message(err, _field_bounds(loc, data))
@@ -408,22 +359,9 @@ def _format_error(err: dict[str, Any], data: Any, marks: Marks, src: str) -> str
     loc = _strip_union_tags(tuple(err["loc"]), data)
     if isinstance(located := err.get("ctx", {}).get("error"), LocatedError):
         loc = (*loc, *located.loc)
-    line, col = _mark_for(loc, marks)
+    line, col = mark_for(loc, marks)
     where = ".".join(str(p) for p in loc) or "(top level)"
     return f"{src}:{line}:{col}: {where}: {_message(err, loc, data)}"
-
-
-def load_yaml(text: str, source: str, error: type[InputProblems]) -> tuple[Any, Any]:
-    """(node tree, data) of a YAML text; `error` naming FILE:LINE:COL when it is not YAML.
-    The node tree gives every value its line and column for later messages."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
-    except RecursionError:
-        raise error([f"{source}: not valid YAML: nested too deeply"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise error([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
@@ -432,7 +370,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}:1:1: a scenario is a mapping with keys name, apps, ..."])
     marks: Marks = {}
-    _walk(node, (), marks, problems, source)
+    walk(node, (), marks, problems, source)
     problems += _profile_problems(data, marks, source)
     if problems:
         raise ScenarioError(problems)
@@ -453,7 +391,7 @@ def _profile_problems(data: dict[str, Any], marks: Marks, source: str) -> list[s
     problems = []
     for name, spec in censors.items():
         if isinstance(spec, str) and spec not in shipped:
-            line, col = _mark_for(("censors", name), marks)
+            line, col = mark_for(("censors", name), marks)
             problems.append(
                 f"{source}:{line}:{col}: censors.{name}: unknown censor profile {spec!r}"
                 f"{did_you_mean(spec, shipped)}; shipped: {', '.join(shipped)}"

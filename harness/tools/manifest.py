@@ -35,6 +35,7 @@ from harness.errors import InputProblems, did_you_mean, read_text
 from harness.fields import LABEL_MAX, FileName, Port, check_port
 from harness.tools.options import OptionType, option_field
 from harness.topology.addressing import ALL_ROLES
+from harness.yaml_source import literal_choices, load_yaml, mark_for, range_message, walk
 
 MANIFEST_NAME = "tool.yaml"
 ENV_TOOLS_DIR = "GATECRASH_TOOLS_DIR"
@@ -367,7 +368,6 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str] | None:
 
 
 def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
-    from harness.scenario import _literal_choices, range_message
 
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -377,7 +377,7 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
     if err["type"] == "missing":
         return f"missing required key {loc[-1]!r}"
     if err["type"] == "literal_error":
-        hint = did_you_mean(err["input"], _literal_choices(err))
+        hint = did_you_mean(err["input"], literal_choices(err))
         return f"{err['input']!r} is not allowed{hint}; {msg.lower()}"
     if err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return range_message(err, [])
@@ -385,19 +385,18 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 
 def parse_manifest(text: str, source: str = "<manifest>") -> Manifest:
-    from harness.scenario import _mark_for, _walk, load_yaml  # shared FILE:LINE:COL machinery
 
     node, data = load_yaml(text, source, ManifestError)
     if not isinstance(data, dict) or node is None:
         raise ManifestError([f"{source}:1:1: a tool manifest is a mapping (name, server, ...)"])
     marks: dict[tuple[Any, ...], tuple[int, int]] = {}
     problems: list[str] = []
-    _walk(node, (), marks, problems, source)
+    walk(node, (), marks, problems, source)
     if problems:
         raise ManifestError(problems)
 
     def at(loc: tuple[Any, ...], msg: str) -> str:
-        line, col = _mark_for(loc, marks)
+        line, col = mark_for(loc, marks)
         return f"{source}:{line}:{col}: {'.'.join(map(str, loc)) or '(top level)'}: {msg}"
 
     try:

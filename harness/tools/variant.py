@@ -24,6 +24,7 @@ from harness.errors import LocatedError, did_you_mean
 from harness.fields import check_label
 from harness.tools.options import HOSTNAME, ToolOptions, option_key
 from harness.tools.own_build import OwnBuildError, absolute, replacements
+from harness.yaml_source import literal_choices, range_message
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -161,12 +162,11 @@ def _options(name: str, given: dict[str, Any]) -> dict[str, Any]:
 
 def option_message(tool: str, key: str, err: dict[str, Any], model: type[ToolOptions]) -> str:
     """One clear line for a bad option value: what was given and what is valid."""
-    from harness.scenario import _literal_choices, range_message
 
     field = model.model_fields.get(key.replace("-", "_"))
     where = f"option {key!r} of tool {tool!r}" if key else f"options of tool {tool!r}"
     if err["type"] == "literal_error":
-        choices = _literal_choices(err) or [
+        choices = literal_choices(err) or [
             str(a) for a in getattr(field.annotation, "__args__", ())
         ]  # type: ignore[union-attr]
         return (
