@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.apps.sip.rtpstats import ReceiverStats
+from harness.media.rtpstats import ReceiverStats
 
 # dumpcap is started with the inside leg first (censor_sims/capture.py): pcapng interface ids.
 INSIDE_LEG, OUTSIDE_LEG = 0, 1

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from harness.apps.sip.kamailio import kamailio_argv, kamailio_config
-from harness.apps.sip.rtpstats import ReceiverStats
+from harness.media.rtpstats import ReceiverStats
 from harness.topology.process import ManagedProcess, Supervisor
 from tests.conftest import REPO, host_network_state
 

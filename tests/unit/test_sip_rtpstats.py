@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.apps.sip.rtpstats import ReceiverStats
+from harness.media.rtpstats import ReceiverStats
 from harness.results import DirectionStats
 from harness.scoring.stats import percentile
 

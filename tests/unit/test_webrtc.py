@@ -273,8 +273,8 @@ def test_rtp_tap_reads_the_loss_pattern_from_a_real_aiortc_receiver() -> None:
     from aiortc.rtcrtpreceiver import RTCRtpReceiver
     from aiortc.rtp import RtpPacket
 
-    from harness.apps.sip.rtpstats import burst_ratio, gilbert_fit
     from harness.apps.webrtc.media import RtpTap
+    from harness.media.rtpstats import burst_ratio, gilbert_fit
 
     assert "arrival_time_ms" in inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters
     lost = {10, 11, 12, 13, 30, 50, 51}

@@ -24,7 +24,8 @@ from typing import Any
 
 from harness.apps.baresip.config import BaresipConfig, account_line, write_config_dir
 from harness.apps.base import App, result_of
-from harness.apps.sip.app import rate_call, signalling_metrics, start_kamailio
+from harness.apps.sip.app import signalling_metrics, start_kamailio
+from harness.media.rating import rate_call
 from harness.results import CallMetrics, DirectionStats, TrialResult
 from harness.tools.capabilities import check_routed
 from harness.topology.base import fqdn

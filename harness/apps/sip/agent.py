@@ -37,9 +37,9 @@ from typing import Any
 from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.sip import sdp
 from harness.apps.sip.rtp import RtpEndpoint
-from harness.apps.sip.rtpstats import ReceiverStats
 from harness.apps.sip.transaction import T1
 from harness.apps.sip.ua import IncomingCall, SipFinal, UserAgent
+from harness.media.rtpstats import ReceiverStats
 from harness.net.resolve import DnsFailure, resolve_a
 from harness.net.socks5 import ProxyAddress, Socks5Error
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from harness.apps.base import App, WarmAgent, result_of
 from harness.apps.sip.kamailio import kamailio_argv, kamailio_config
+from harness.media.rating import rate_call
 from harness.results import CallMetrics, DirectionStats, TrialResult
-from harness.scoring.emodel import score_call
 from harness.topology.base import Host, fqdn
 from harness.trial import TrialContext
 
@@ -110,18 +110,6 @@ def signalling_metrics(caller: dict[str, Any], transport: str, codec: str) -> Ca
         transport=transport,
         codec=codec,
     )
-
-
-def rate_call(call: CallMetrics, codec: str) -> CallMetrics:
-    """R and MOS of the worse direction (ITU-T G.107); left unset unless both directions
-    received media (a one-way call is not rated)."""
-    scores = []
-    for d in (call.up, call.down):
-        if d is None or d.received == 0:
-            return call
-        scores.append(score_call(d.loss_pct, d.burst_r, d.owd_ms_mean or 0.0, codec))
-    call.r_factor, call.mos = (round(v, 3) for v in min(scores))
-    return call
 
 
 def merge_call(

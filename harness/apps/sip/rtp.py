@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.apps.sip.rtpstats import ReceiverStats
+from harness.media.rtpstats import ReceiverStats
 from harness.net import socks5
 from harness.net.socks5 import ProxyAddress
 

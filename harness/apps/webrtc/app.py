@@ -14,8 +14,8 @@ import secrets
 from typing import Any
 
 from harness.apps.base import App, WarmAgent, result_of
-from harness.apps.sip.app import rate_call
 from harness.apps.webrtc import coturn
+from harness.media.rating import rate_call
 from harness.programs import require
 from harness.results import CallMetrics, DirectionStats, TrialResult, WebRtcMetrics, WebRtcPair
 from harness.scoring.emodel import get_codec

@@ -21,7 +21,7 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from harness.apps.sip.rtpstats import ReceiverStats
+from harness.media.rtpstats import ReceiverStats
 
 RATE = 48000
 PTIME_S = 0.020
