@@ -67,6 +67,12 @@ class Analyzer:
         if register and "name" in cls.__dict__:
             ANALYZERS[cls.name] = cls
 
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """Whether the properties this analyzer published say the flow is its protocol (the
+        one question every blocking technique asks; default: the `yes` property)."""
+        return bool(props.get("yes"))
+
     def new_tcp(self, info: FlowInfo) -> Stream | None:
         """A stream for a TCP flow, or None when the analyzer has nothing to say about TCP."""
         return None
@@ -90,6 +96,11 @@ def get(name: str, **options: Any) -> Analyzer:
         choices = ", ".join(sorted(ANALYZERS))
         raise ValueError(f"no analyzer named {name!r}; choose one of: {choices}") from None
     return cls(**options)
+
+
+def recognised(protocol: str, props: dict[str, Any]) -> bool:
+    """Whether analyzer `protocol`'s properties say the flow is that protocol."""
+    return ANALYZERS[protocol].recognises(props)
 
 
 def names() -> list[str]:

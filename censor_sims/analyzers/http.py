@@ -99,6 +99,12 @@ class HttpAnalyzer(Analyzer):
     server: status (int), reason, response_version."""
 
     name = "http"
+
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """A request line."""
+        return "method" in props
+
     limit = 8192
 
     def new_tcp(self, info: FlowInfo) -> Stream:

@@ -108,6 +108,12 @@ class MtprotoAnalyzer(Analyzer):
     preamble decrypts to a valid framing tag."""
 
     name = "mtproto"
+
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """An obfuscated2 preamble, or a candidate for one."""
+        return bool(props.get("obfuscated2") or props.get("obfuscated2_candidate"))
+
     limit = 4096
 
     def new_tcp(self, info: FlowInfo) -> Stream:

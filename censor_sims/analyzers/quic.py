@@ -139,6 +139,12 @@ class QuicAnalyzer(Analyzer):
     client_version, ech, quic_transport_parameters, extensions, malformed."""
 
     name = "quic"
+
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """An Initial packet."""
+        return bool(props.get("initial"))
+
     limit = 65536
 
     def new_udp(self, info: FlowInfo) -> Stream:

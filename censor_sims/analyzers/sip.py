@@ -127,6 +127,12 @@ class SipAnalyzer(Analyzer):
     to (URIs), cseq, user_agent (User-Agent or Server)."""
 
     name = "sip"
+
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """A request line or a status line."""
+        return "method" in props or "status" in props
+
     limit = 16384
 
     def new_udp(self, info: FlowInfo) -> Stream:

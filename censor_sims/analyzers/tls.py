@@ -133,6 +133,12 @@ class TlsAnalyzer(Analyzer):
     server_hello, server_version, cipher, server_alpn, hello_retry_request."""
 
     name = "tls"
+
+    @staticmethod
+    def recognises(props: dict[str, Any]) -> bool:
+        """A ClientHello."""
+        return props.get("handshake") == "client_hello"
+
     limit = 16384
 
     def __init__(self, reassemble: bool = True) -> None:

@@ -33,9 +33,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr
 
+from censor_sims.analyzers.base import recognised
 from censor_sims.engine.verdicts import Decision
 from censor_sims.technique import CensorContext, KernelPlan, Technique
-from censor_sims.techniques.dpi_block import Protocol, recognised
+from censor_sims.techniques.dpi_block import Protocol
 
 Criterion = Literal["replay_data", "length_threshold"]
 GFW_RANDOM_LENGTHS = [8, 12, 16, 22, 33, 41, 50, 221]

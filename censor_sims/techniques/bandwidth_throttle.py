@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from censor_sims.analyzers.base import recognised
 from censor_sims.engine import verdicts
 from censor_sims.engine.verdicts import Decision
 from censor_sims.technique import (
@@ -35,7 +36,7 @@ from censor_sims.technique import (
     Technique,
 )
 from censor_sims.techniques._names import MatchMode, check_regexes, name_matches
-from censor_sims.techniques.dpi_block import Protocol, recognised
+from censor_sims.techniques.dpi_block import Protocol
 
 
 def flow_slots(

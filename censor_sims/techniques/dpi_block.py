@@ -11,27 +11,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from censor_sims.analyzers.base import recognised
 from censor_sims.techniques._verdict import BlockingTechnique
 
 Protocol = Literal[
     "sip", "rtp", "stun", "dtls", "tls", "quic", "http", "xmpp", "ssh", "openvpn",
     "wireguard", "whatsapp", "mtproto", "fet",
 ]  # fmt: skip
-
-
-def recognised(protocol: str, props: dict[str, Any]) -> bool:
-    """Whether an analyzer's properties say the flow is that protocol."""
-    if protocol == "sip":
-        return "method" in props or "status" in props
-    if protocol == "tls":
-        return props.get("handshake") == "client_hello"
-    if protocol == "quic":
-        return bool(props.get("initial"))
-    if protocol == "http":
-        return "method" in props
-    if protocol == "mtproto":
-        return bool(props.get("obfuscated2") or props.get("obfuscated2_candidate"))
-    return bool(props.get("yes"))
 
 
 class DpiBlock(BlockingTechnique):

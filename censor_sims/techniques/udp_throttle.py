@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from censor_sims.analyzers.base import recognised
 from censor_sims.engine import verdicts
 from censor_sims.engine.packet import UDP
 from censor_sims.engine.verdicts import Decision
@@ -39,7 +40,6 @@ from censor_sims.technique import (
     direction_legs,
 )
 from censor_sims.techniques.bandwidth_throttle import flow_slots
-from censor_sims.techniques.dpi_block import recognised
 
 VOIP = ("rtp", "sip", "stun", "dtls")
 

@@ -1103,3 +1103,18 @@ def test_sni_agrees_with_wireshark_for_tls_and_quic(tmp_path: Path) -> None:
         classify(["tls"], TCP, client(tls))["tls"]["sni"],
     ]
     assert wireshark == ours == ["quic.example.org", "tls.example.org"]
+
+
+def test_each_analyzer_says_itself_when_a_flow_is_its_protocol() -> None:
+    """The question every blocking technique asks is answered by the analyzer that
+    published the properties, not by a table in one technique."""
+    from censor_sims.analyzers.base import ANALYZERS, recognised
+
+    assert recognised("sip", {"method": "INVITE"}) and recognised("sip", {"status": 200})
+    assert recognised("tls", {"handshake": "client_hello"})
+    assert not recognised("tls", {"handshake": "server_hello"})
+    assert recognised("quic", {"initial": True}) and recognised("http", {"method": "GET"})
+    assert recognised("mtproto", {"obfuscated2_candidate": True})
+    for name in ANALYZERS:
+        assert not recognised(name, {}), name
+    assert recognised("rtp", {"yes": True}) and recognised("wireguard", {"yes": True})

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from censor_sims.analyzers import FlowInfo, classify
+from censor_sims.analyzers.base import recognised
 from censor_sims.analyzers.mtproto import decrypt_tag, preamble_allowed
 from censor_sims.analyzers.whatsapp import parse_intro
-from censor_sims.techniques.dpi_block import recognised
 from harness.apps.messengers import telegram_like, whatsapp_like
 from harness.apps.messengers.agent import build_parser, client, profile_module, run_server
 from harness.apps.messengers.session import ClientPlan, run_client
