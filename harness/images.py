@@ -1,6 +1,6 @@
 """The Docker backend's images: one shared node image, built from docker/node/Dockerfile.
 
-The node image's tag carries a hash of its Dockerfile, so an edited Dockerfile is a missing
+The node image's tag carries a hash of its Dockerfile and package list, so an edit is a missing
 image (rebuilt on the next run) and an unchanged one is never built twice. Its base,
 debian:bookworm-slim, is pulled when a registry answers; with none (an offline daemon) it is
 made once from Debian's own packages: debootstrap a minimal bookworm root and `docker import`
@@ -24,6 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DOCKER_DIR = REPO / "docker"
 NODE_DIR = DOCKER_DIR / "node"
+NODE_FILES = ("Dockerfile", "debian-packages.txt")  # what the image is built from: its tag
 BASE_IMAGE = os.environ.get("GATECRASH_BASE_IMAGE", "debian:bookworm-slim")
 DEBIAN_MIRROR = os.environ.get("GATECRASH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LABEL = "org.gatecrash.image"
@@ -44,7 +45,9 @@ def node_image() -> str:
     """gatecrash/node:<hash of the Dockerfile and base> (override: GATECRASH_NODE_IMAGE)."""
     if override := os.environ.get("GATECRASH_NODE_IMAGE"):
         return override
-    digest = hashlib.sha256((NODE_DIR / "Dockerfile").read_bytes() + BASE_IMAGE.encode())
+    digest = hashlib.sha256(
+        b"".join((NODE_DIR / name).read_bytes() for name in NODE_FILES) + BASE_IMAGE.encode()
+    )
     return f"gatecrash/node:{digest.hexdigest()[:12]}"
 
 

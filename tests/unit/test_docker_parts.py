@@ -46,9 +46,15 @@ def test_node_image_tag_follows_the_dockerfile(monkeypatch, tmp_path) -> None:
     assert tag.startswith("gatecrash/node:") and len(tag.split(":")[1]) == 12
     edited = tmp_path / "node"
     edited.mkdir()
-    (edited / "Dockerfile").write_text((images.NODE_DIR / "Dockerfile").read_text() + "# x\n")
+    for name in images.NODE_FILES:
+        (edited / name).write_text((images.NODE_DIR / name).read_text())
     monkeypatch.setattr(images, "NODE_DIR", edited)
-    assert images.node_image() != tag
+    assert images.node_image() == tag
+    for name in images.NODE_FILES:  # the Dockerfile or its package list edited: a new tag
+        before = (edited / name).read_text()
+        (edited / name).write_text(before + "# x\n")
+        assert images.node_image() != tag, name
+        (edited / name).write_text(before)
     monkeypatch.setenv("GATECRASH_NODE_IMAGE", "mine:1")
     assert images.node_image() == "mine:1"
 
