@@ -120,22 +120,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     begun = args.out and all((Path(args.out) / f).exists() for f in ("shard.json", "scenario.json"))
     if shard and begun and not args.resume:
         args.resume = args.out  # a retried pod (or CI job) continues its shard
-    done = 0
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             errors.print(
                 "[red]error:[/] --resume DIR writes to DIR; leave out --out or make it DIR"
             )
             return EXIT_BAD_INPUT
-        from harness.runner import ResumeError, load_resumable
+        from harness.runner import ResumeError, check_resumable
 
-        try:
-            recorded = load_resumable(scenario, Path(args.resume))
+        try:  # before anything is touched
+            check_resumable(scenario, Path(args.resume))
         except ResumeError as exc:
             errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
             return EXIT_BAD_INPUT
-        wanted = set(scenario.trial_keys())
-        done = len(set(only if only is not None else wanted) & {r.key for r in recorded})
         args.out = args.resume
     if args.backend == "docker":
         if (status := _docker_ready()) != EXIT_OK:
@@ -151,7 +148,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     # absolute: programs started elsewhere (prosody's plugin_paths) read paths under it
     out = Path(args.out or f"results/{scenario.name}-{stamp}").absolute()
-    total = (len(only) if only is not None else len(scenario.cells()) * scenario.trials) - done
     if shard:
         try:
             prepare_shard_dir(out, scenario, shard)
@@ -159,15 +155,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
             return EXIT_BAD_INPUT
         console.print(f"shard {shard}: {len(only or [])} trials", highlight=False)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-    task = progress.add_task(scenario.name, total=total)
 
     def on_trial(result) -> None:
         progress.update(
@@ -197,6 +184,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         retries=args.retries,
         only=only,
     )
+    recorded = runner.recorded() if args.resume else []  # read once, here for the count
+    total = len(set(runner.trial_keys()) - {r.key for r in recorded})
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    task = progress.add_task(scenario.name, total=total)
+
     try:
         with progress:
             results = runner.run()

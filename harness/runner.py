@@ -115,7 +115,6 @@ class ResumeError(Exception):
     """The directory holds no run that this scenario can continue; the message says why."""
 
 
-# Scenario fields that change what a trial measures: a resumed run must not mix them.
 BLOCK_ATTEMPTS = 16  # address blocks a trial tries before a taken block is an error
 
 
@@ -154,8 +153,8 @@ def _cells_text(cells: list[tuple[str, str, str]]) -> str:
     return ", ".join(" / ".join(cell) for cell in cells)
 
 
-def load_resumable(scenario: Scenario, out_dir: Path) -> list[TrialResult]:
-    """The trials recorded in out_dir, after checking `scenario` may continue that run."""
+def check_resumable(scenario: Scenario, out_dir: Path) -> None:
+    """Raise ResumeError unless out_dir holds a run that `scenario` may continue."""
     if not (out_dir / "results.jsonl").exists() and not (out_dir / "scenario.json").exists():
         raise ResumeError(f"{out_dir}: no run to resume (no scenario.json, no results.jsonl)")
     try:
@@ -166,8 +165,6 @@ def load_resumable(scenario: Scenario, out_dir: Path) -> list[TrialResult]:
         raise ResumeError(
             f"{out_dir}: the scenario does not match the run being resumed: " + "; ".join(problems)
         )
-    path = out_dir / "results.jsonl"
-    return read_results_tolerant(path).results if path.exists() else []
 
 
 class Runner:
@@ -201,6 +198,7 @@ class Runner:
         self.results_path = out_dir / "results.jsonl"
         self.resume = resume
         self.resume_warnings: list[str] = []
+        self._recorded: list[TrialResult] | None = None
         self.jobs, self.retries = jobs, retries
         self.only = None if only is None else set(only)
         self.fault_hook = fault_hook or (lambda phase, key, attempt: None)
@@ -230,8 +228,15 @@ class Runner:
             require("dumpcap", "tshark")
 
     def recorded(self) -> list[TrialResult]:
-        """Trials already in results.jsonl (resume). A line cut short by a killed run is
-        cut off the file, so appended lines start on a line of their own."""
+        """The trials of the run being resumed, read once: the saved scenario is checked
+        against this one (ResumeError), and a line cut short by a killed run is cut off the
+        file, so appended lines start on a line of their own."""
+        if self._recorded is None:
+            check_resumable(self.scenario, self.out_dir)
+            self._recorded = self._read_and_mend()
+        return self._recorded
+
+    def _read_and_mend(self) -> list[TrialResult]:
         if not self.results_path.exists():
             return []
         read = read_results_tolerant(self.results_path)
@@ -253,9 +258,7 @@ class Runner:
     def run(self) -> list[TrialResult]:
         """Every attempt's record, in the order they ended (a resumed run's first)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if self.resume:
-            load_resumable(self.scenario, self.out_dir)  # raises ResumeError on a mismatch
-        results: list[TrialResult] = self.recorded() if self.resume else []
+        results: list[TrialResult] = list(self.recorded()) if self.resume else []
         # A trial is done when it has a record that is not a fault; one that ended in
         # faults is tried again on resume (the harness may have been fixed meanwhile).
         done = {r.key for r in final_attempts(results) if not r.is_fault}

@@ -22,6 +22,7 @@ class Tool(ABC):
     name: ClassVar[str]
     exposes: ClassVar[str] = "socks5"
     udp: ClassVar[UdpSupport] = "none"
+    protocols: ClassVar[list[str]] = []  # what a DPI box sees on the wire (tools list)
     # binary -> Debian package providing it
     binaries: ClassVar[dict[str, str]] = {}
     # The settings a scenario may give (`{name: TOOL, OPTION: VALUE}`), and the programs a

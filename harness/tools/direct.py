@@ -10,6 +10,7 @@ class Direct(Tool):
     name = "direct"
     exposes = "none"
     udp = "native"
+    protocols = ["none (the control)"]
 
     def start(self, ctx: TrialContext) -> Endpoint:
         return Endpoint()

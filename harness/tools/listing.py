@@ -28,17 +28,6 @@ VERSION_COMMANDS: dict[str, list[str]] = {
 VERSION_LINE = re.compile(r"^(.*?\d+(?:\.\d+)+\S*)")
 # Tools that are gatecrash's own Python code: their version is gatecrash's.
 PURE_PYTHON = {"direct", "psiphon-like", "psiphon-like-tls", "psiphon-like-meek"}
-# Protocols of the Python tools that do not declare a `protocols` attribute.
-PROTOCOLS: dict[str, list[str]] = {
-    "direct": ["none (the control)"],
-    "shadowsocks": ["shadowsocks AEAD chacha20-ietf-poly1305"],
-    "psiphon-like": ["OSSH (obfuscated SSH)", "UDPGW"],
-    "sing-box-hysteria2": ["hysteria2 (QUIC)"],
-    "sing-box-vless": ["VLESS over TLS"],
-    "openvpn-udp": ["OpenVPN over UDP"],
-    "openvpn-tcp": ["OpenVPN over TCP"],
-    "wireguard": ["WireGuard (wireguard-go)"],
-}
 
 
 @dataclass
@@ -104,7 +93,7 @@ def tool_rows(names: list[str] | None = None) -> list[ToolRow]:
                 name=name,
                 kind=kind,
                 version=_version(cls),
-                protocols=list(getattr(cls, "protocols", None) or PROTOCOLS.get(name, ["?"])),
+                protocols=list(cls.protocols or ["?"]),
                 exposes=cls.exposes,
                 udp=cls.udp,
                 notes=manifest.notes if manifest is not None else "",

@@ -32,6 +32,7 @@ class ShadowsocksOptions(ToolOptions):
 class Shadowsocks(Tool):
     name = "shadowsocks"
     udp = "native"
+    protocols = ["shadowsocks AEAD chacha20-ietf-poly1305"]
     binaries = {"ss-server": "shadowsocks-libev", "ss-local": "shadowsocks-libev"}
     Options = ShadowsocksOptions
     programs: ClassVar[tuple[str, ...]] = ("ss-server", "ss-local")

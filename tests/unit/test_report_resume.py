@@ -10,7 +10,7 @@ import pytest
 import harness.runner as runner_module
 from harness.cli import EXIT_BAD_INPUT, main
 from harness.report.loading import read_results_tolerant
-from harness.runner import ResumeError, Runner, load_resumable, resume_problems
+from harness.runner import ResumeError, Runner, check_resumable, resume_problems
 from harness.scenario import parse_scenario
 from tests.unit.test_report_files import SCENARIO, call_trial, chat_trial, unit_scenario, write_run
 
@@ -121,6 +121,6 @@ def test_runner_resume_refuses_another_suite(tmp_path) -> None:
     run = write_run(tmp_path / "run", [call_trial("open", "direct", 0)])
     other = parse_scenario(SCENARIO.replace("call_seconds: 1", "call_seconds: 2"))
     with pytest.raises(ResumeError, match="call_seconds differs"):
-        load_resumable(other, run)
+        check_resumable(other, run)
     with pytest.raises(ResumeError, match="call_seconds differs"):
         Runner(other, run, resume=True).run()

@@ -28,6 +28,7 @@ def padding_args(options: PaddingRange) -> list[str]:
 class PsiphonLike(Tool):
     name = "psiphon-like"
     udp = "udpgw"
+    protocols = ["OSSH (obfuscated SSH)", "UDPGW"]
     Options = PsiphonLikeOptions
     options: PsiphonLikeOptions
 
