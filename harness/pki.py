@@ -153,13 +153,3 @@ def make_ca(directory: Path | str, name: str = "gatecrash run CA") -> CA:
     _write_pem(ca.key_path, _key_pem(key), private=True)
     _write_pem(ca.cert_path, cert.public_bytes(serialization.Encoding.PEM), private=False)
     return ca
-
-
-def load_ca(directory: Path | str) -> CA:
-    """Load a CA that `make_ca` wrote earlier (e.g. by another process of the same run)."""
-    directory = Path(directory)
-    cert = x509.load_pem_x509_certificate((directory / CA_CERT_NAME).read_bytes())
-    key = serialization.load_pem_private_key((directory / CA_KEY_NAME).read_bytes(), None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{directory / CA_KEY_NAME} is not an EC key")
-    return CA(directory, cert, key)

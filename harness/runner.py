@@ -105,12 +105,6 @@ def run_state(run_id: str, out_dir: Path) -> Iterator[None]:
         marker.unlink(missing_ok=True)
 
 
-def read_results(path: Path) -> list[TrialResult]:
-    if not path.exists():
-        return []
-    return [TrialResult.model_validate_json(line) for line in path.read_text().splitlines() if line]
-
-
 class ResumeError(Exception):
     """The directory holds no run that this scenario can continue; the message says why."""
 

@@ -37,10 +37,6 @@ class Reader:
         i = self._need(2)
         return (self.buf[i] << 8) | self.buf[i + 1]
 
-    def u24(self) -> int:
-        i = self._need(3)
-        return int.from_bytes(self.buf[i : i + 3], "big")
-
     def u32(self) -> int:
         i = self._need(4)
         return int.from_bytes(self.buf[i : i + 4], "big")

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from harness.pki import CA, load_ca, make_ca
+from harness.pki import CA, make_ca
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,6 @@ def test_issue_is_fast_and_can_target_another_dir(ca: CA, tmp_path: Path) -> Non
     per_leaf_ms = (time.perf_counter() - start) * 1000 / 20
     assert per_leaf_ms < 50, f"{per_leaf_ms:.1f} ms per leaf"
     assert cert_path.parent == tmp_path
-
-
-def test_load_ca_round_trip(ca: CA) -> None:
-    again = load_ca(ca.directory)
-    assert again.cert == ca.cert
-    _load(again.issue("reloaded", ["x.test"], [])[0]).verify_directly_issued_by(ca.cert)
 
 
 def test_leaf_needs_a_name(ca: CA) -> None:
