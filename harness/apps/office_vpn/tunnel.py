@@ -149,8 +149,8 @@ def openvpn_failure(log: str, proto: str, timeout: float) -> tuple[str, str]:
     """(outcome, why) of an OpenVPN client that did not come up, from its log: a TCP
     connection reset or refused says so; anything else is a timeout."""
     for needle, outcome in (("Connection reset", "reset"), ("Connection refused", "refused")):
-        lines = [line for line in log.splitlines() if needle in line]
-        if lines:
+        lines = [line[line.index(needle) :] for line in log.splitlines() if needle in line]
+        if lines:  # from the needle on: the line's timestamp is no part of what happened
             return outcome, f"OpenVPN over {proto}: {lines[-1].strip()}"
     return "timeout", f"OpenVPN over {proto}: no tunnel in {timeout:g} s"
 
