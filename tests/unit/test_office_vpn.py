@@ -9,6 +9,7 @@ import pytest
 from harness import registry
 from harness.apps.office_vpn import tunnel
 from harness.apps.office_vpn.tunnel import openvpn_failure
+from harness.scale.shard import plan, trial_cost_ms
 from harness.scenario import ScenarioError, parse_scenario
 from harness.tools import openvpn, wireguard
 
@@ -83,3 +84,9 @@ def test_devices_and_addresses_are_apart_from_the_vpn_tools() -> None:
 )  # fmt: skip
 def test_openvpn_client_logs_become_outcomes(log: str, outcome: str, said: str) -> None:
     assert openvpn_failure(log, "tcp", 3.0) == (outcome, said)
+
+
+def test_a_sharded_run_plans_its_trials() -> None:
+    scenario = parse_scenario(_scenario(tools="[direct, wireguard]"))
+    assert trial_cost_ms(scenario, "open", "direct", "office-vpn") > 0
+    assert sum(map(len, plan(scenario, 2))) == len(scenario.trial_keys())
