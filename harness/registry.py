@@ -26,6 +26,7 @@ APPS: dict[str, str] = {
     "web": "harness.apps.web:PLUGIN",
     "download": "harness.apps.download:PLUGIN",
     "dns": "harness.apps.dns:PLUGIN",
+    "office-vpn": "harness.apps.office_vpn:PLUGIN",
 }
 
 TOOLS: dict[str, str] = {

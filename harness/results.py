@@ -99,6 +99,7 @@ class WorkloadMetrics(_Model):
     throughput_mbps: float | None = None  # downloads: verified bytes / transfer time
     item_ms_p50: float | None = None  # per resource / name, of those completed
     item_ms_p95: float | None = None
+    tunnel_ms: float | None = None  # office-vpn: VPN connect to handshake done
     failures: list[str] = Field(default_factory=list)  # one line per item not completed
 
     @property

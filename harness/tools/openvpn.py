@@ -24,12 +24,53 @@ from harness.trial import Endpoint, TrialContext
 PORT = 1194
 DEVICE = "gc-ovpn"
 SERVER_TUN, CLIENT_TUN, TUN_NET = "10.200.0.1", "10.200.0.2", "10.200.0.0/30"
+SERVER_READY = r"link local \(bound\)|Listening for incoming TCP"  # in the server's log
+CLIENT_READY = r"Initialization Sequence Completed"  # the client's: the tunnel is up
 
 
 def fingerprint(cert_path: Path) -> str:
     """SHA256 of the certificate, colon-separated hex: OpenVPN's peer-fingerprint form."""
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def write_config(lines: list[str], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tunnel_configs(  # one tunnel's every setting: both ends must agree on them
+    proto: str,
+    port: int,
+    server_ip: str,
+    server: tuple[Path, Path],
+    client: tuple[Path, Path],
+    device: str = DEVICE,
+    tunnel: tuple[str, str] = (SERVER_TUN, CLIENT_TUN),
+    client_extra: tuple[str, ...] = ("redirect-gateway def1",),
+) -> tuple[list[str], list[str]]:
+    """(server, client) config lines of a point-to-point tunnel; `server`/`client` are
+    (certificate, key), `tunnel` the (server, client) tunnel addresses, `client_extra` the
+    client's routing (the tool's: every destination; an office VPN's: its subnets)."""
+    s_cert, s_key = server
+    c_cert, c_key = client
+    s_tun, c_tun = tunnel
+    common = ["dev-type tun", f"dev {device}", "ping 1", "ping-restart 10", "verb 3",
+              "persist-key"]  # fmt: skip
+    server_lines = [
+        *common, f"proto {proto}-server" if proto == "tcp" else "proto udp",
+        f"local {server_ip}", f"lport {port}", f"ifconfig {s_tun} {c_tun}",
+        "tls-server", "dh none", f"cert {s_cert}", f"key {s_key}",
+        f"peer-fingerprint {fingerprint(c_cert)}",
+    ]  # fmt: skip
+    client_lines = [
+        *common, f"proto {proto}-client" if proto == "tcp" else "proto udp",
+        f"remote {server_ip} {port}", "nobind", f"ifconfig {c_tun} {s_tun}",
+        "tls-client", *client_extra, f"cert {c_cert}", f"key {c_key}",
+        f"peer-fingerprint {fingerprint(s_cert)}", "connect-retry 1",
+    ]  # fmt: skip
+    return server_lines, client_lines
 
 
 def _ca(ctx: TrialContext) -> CA:
@@ -53,33 +94,12 @@ class _OpenVpn(Tool):
     programs: ClassVar[tuple[str, ...]] = ("openvpn",)
     protocols: ClassVar[list[str]]
 
-    def _config(self, lines: list[str], path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
-        return path
-
     def config_lines(
         self, server_ip: str, server: tuple[Path, Path], client: tuple[Path, Path]
     ) -> tuple[list[str], list[str]]:
         """(server, client) config lines; `server`/`client` are (certificate, key)."""
         proto, port = self.options.proto, self.options.port  # type: ignore[attr-defined]
-        s_cert, s_key = server
-        c_cert, c_key = client
-        common = ["dev-type tun", f"dev {DEVICE}", "ping 1", "ping-restart 10", "verb 3",
-                  "persist-key"]  # fmt: skip
-        server_lines = [
-            *common, f"proto {proto}-server" if proto == "tcp" else "proto udp",
-            f"local {server_ip}", f"lport {port}", f"ifconfig {SERVER_TUN} {CLIENT_TUN}",
-            "tls-server", "dh none", f"cert {s_cert}", f"key {s_key}",
-            f"peer-fingerprint {fingerprint(c_cert)}",
-        ]  # fmt: skip
-        client_lines = [
-            *common, f"proto {proto}-client" if proto == "tcp" else "proto udp",
-            f"remote {server_ip} {port}", "nobind", f"ifconfig {CLIENT_TUN} {SERVER_TUN}",
-            "tls-client", "redirect-gateway def1", f"cert {c_cert}", f"key {c_key}",
-            f"peer-fingerprint {fingerprint(s_cert)}", "connect-retry 1",
-        ]  # fmt: skip
-        return server_lines, client_lines
+        return tunnel_configs(proto, port, server_ip, server, client)
 
     def start(self, ctx: TrialContext) -> Endpoint:
         self.check_installed()
@@ -89,19 +109,19 @@ class _OpenVpn(Tool):
         server = ca.issue("server", [fqdn("proxy")], [server_ip], cfg_dir)
         client = ca.issue("client", [fqdn("client")], [ctx.topology.addr("client")], cfg_dir)
         server_lines, client_lines = self.config_lines(server_ip, server, client)
-        server_cfg = self._config(server_lines, cfg_dir / "server.conf")
-        client_cfg = self._config(client_lines, cfg_dir / "client.conf")
+        server_cfg = write_config(server_lines, cfg_dir / "server.conf")
+        client_cfg = write_config(client_lines, cfg_dir / "client.conf")
         nat_on_proxy(ctx, TUN_NET)
         masquerade_into(ctx, DEVICE)
         openvpn = self.program("openvpn")
         server_proc = ctx.supervisor.start(
             ctx.topology["proxy"], f"{self.name}-server", [openvpn, "--config", str(server_cfg)]
         )
-        server_proc.wait_for_line(r"link local \(bound\)|Listening for incoming TCP", 10)
+        server_proc.wait_for_line(SERVER_READY, 10)
         client_proc = ctx.supervisor.start(
             ctx.topology["client"], f"{self.name}-client", [openvpn, "--config", str(client_cfg)]
         )
-        client_proc.wait_for_line(r"Initialization Sequence Completed", 20)
+        client_proc.wait_for_line(CLIENT_READY, 20)
         probe_routed(ctx, self.name, DEVICE, timeout=8)
         return Endpoint(socks=None, udp=True)
 

@@ -29,6 +29,7 @@ from harness.tools.tun_mode import (
     probe_routed,
     route_outside_into,
 )
+from harness.topology.process import ManagedProcess
 from harness.trial import Endpoint, TrialContext
 
 PORT = 51820
@@ -36,10 +37,11 @@ SOCKET_DIR = Path("/var/run/wireguard")
 SERVER_TUN, CLIENT_TUN, TUN_NET = "10.201.0.1", "10.201.0.2", "10.201.0.0/30"
 
 
-def device_name(run_id: str, slot: int, side: str) -> str:
-    """Unique across all namespaces and within IFNAMSIZ (15): wg + 8 hex + side letter."""
+def device_name(run_id: str, slot: int, side: str, prefix: str = "wg") -> str:
+    """Unique across all namespaces and within IFNAMSIZ (15): prefix (2 letters: the tool's
+    `wg`, the office-vpn app's own) + 8 hex + side letter."""
     digest = hashlib.sha256(f"{run_id}/{slot}".encode()).hexdigest()[:8]
-    return f"wg{digest}{side[0]}"
+    return f"{prefix}{digest}{side[0]}"
 
 
 def keypair() -> tuple[str, str]:
@@ -51,7 +53,7 @@ def keypair() -> tuple[str, str]:
     return base64.b64encode(private).decode(), base64.b64encode(public).decode()
 
 
-def _secret_file(path: Path, value: str) -> Path:
+def secret_file(path: Path, value: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -71,6 +73,29 @@ def claim_socket(path: Path) -> None:
             path.unlink(missing_ok=True)
             return
     raise ToolFailed(f"wireguard: {path} is in use by a running wireguard-go")
+
+
+def start_device(
+    ctx: TrialContext,
+    role: str,
+    dev: str,
+    address: str,
+    mtu: int,
+    program: str = "wireguard-go",
+    label: str = "wireguard-go",
+) -> ManagedProcess:
+    """One wireguard-go device in host `role` (stopped by the trial's supervisor, which
+    takes the TUN device with it), with `address`/30, `mtu` and link up."""
+    proc = ctx.supervisor.start(ctx.topology[role], f"{label}-{role}", [program, "-f", dev])
+    proc.wait_until(lambda: (SOCKET_DIR / f"{dev}.sock").exists(), 5, "UAPI socket")
+    host = ctx.topology[role]
+    for command in (
+        ["ip", "addr", "add", f"{address}/30", "dev", dev],
+        ["ip", "link", "set", dev, "mtu", str(mtu)],
+        ["ip", "link", "set", dev, "up"],
+    ):
+        host.run(command)
+    return proc
 
 
 class WireGuardOptions(ToolOptions):
@@ -93,20 +118,7 @@ class WireGuard(Tool):
     }
 
     def _device(self, ctx: TrialContext, role: str, dev: str, address: str) -> None:
-        proc = ctx.supervisor.start(ctx.topology[role], f"wireguard-go-{role}",
-                                    [self.program("wireguard-go"), "-f", dev])  # fmt: skip
-        proc.wait_until(lambda: (SOCKET_DIR / f"{dev}.sock").exists(), 5, "UAPI socket")
-        host = ctx.topology[role]
-        for command in self.device_commands(dev, address):
-            host.run(command)
-
-    def device_commands(self, dev: str, address: str) -> list[list[str]]:
-        """Address, MTU and link state of one tunnel device."""
-        return [
-            ["ip", "addr", "add", f"{address}/30", "dev", dev],
-            ["ip", "link", "set", dev, "mtu", str(self.options.mtu)],
-            ["ip", "link", "set", dev, "up"],
-        ]
+        start_device(ctx, role, dev, address, self.options.mtu, self.program("wireguard-go"))
 
     def server_command(self, dev: str, key_file: Path, peer: str) -> list[str]:
         return ["wg", "set", dev, "listen-port", str(self.options.port),
@@ -130,8 +142,8 @@ class WireGuard(Tool):
         c_priv, c_pub = keypair()
         self._device(ctx, "proxy", server_dev, SERVER_TUN)
         self._device(ctx, "client", client_dev, CLIENT_TUN)
-        server_key = _secret_file(keys / "server.key", s_priv)
-        client_key = _secret_file(keys / "client.key", c_priv)
+        server_key = secret_file(keys / "server.key", s_priv)
+        client_key = secret_file(keys / "client.key", c_priv)
         topo["proxy"].run(self.server_command(server_dev, server_key, c_pub))
         topo["client"].run(self.client_command(client_dev, client_key, s_pub, topo.addr("proxy")))
         nat_on_proxy(ctx, TUN_NET)

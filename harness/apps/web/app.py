@@ -18,10 +18,14 @@ SITE = "harness.apps.https_site"
 SERVER_READY_S = 10
 
 
-def start_site(ctx: TrialContext, host: Host, names: list[str], extra: list[str]) -> ManagedProcess:
-    """One HTTPS server on `host` for `names` (a run-CA leaf), ready when it listens."""
-    cert, key = ctx.ca.issue(f"site-{host.name}", names, [host.addr], out_dir=ctx.dir)
-    argv = ctx.agent(SITE, "--addr", host.addr, "--cert", str(cert), "--key", str(key), *extra)
+def start_site(
+    ctx: TrialContext, host: Host, names: list[str], extra: list[str], addr: str | None = None
+) -> ManagedProcess:
+    """One HTTPS server on `host` for `names` (a run-CA leaf), ready when it listens; on
+    `addr`, one of the host's addresses, when not its own on the trial network."""
+    addr = addr or host.addr
+    cert, key = ctx.ca.issue(f"site-{host.name}", names, [addr], out_dir=ctx.dir)
+    argv = ctx.agent(SITE, "--addr", addr, "--cert", str(cert), "--key", str(key), *extra)
     proc = ctx.supervisor.start(host, f"https-{host.name}", argv)
     proc.wait_for_event("ready", SERVER_READY_S)
     return proc
