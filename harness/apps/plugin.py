@@ -13,7 +13,7 @@ docker/node/debian-packages.txt, which `scripts/setup` and the node image both i
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,11 @@ class AppOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def expected_ms(self) -> int:
+        """What these options add to a trial's expected wall time beyond the app's setup
+        (messages x interval, a download's size): the shard planner's cost model."""
+        return 0
+
 
 @dataclass(frozen=True)
 class AppPlugin:
@@ -40,7 +45,9 @@ class AppPlugin:
     app: str  # "module:Class", imported only to run the app
     summary: str = ""
     needs_routed_tool: bool = False  # no proxy setting: only tools that route its traffic
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    # Expected wall time of its trials beyond the call itself and AppOptions.expected_ms:
+    # servers, agents, handshakes (harness/scale/shard.py balances shards by it).
+    setup_ms: int = 3000
 
     def load(self) -> type[App]:
         module, _, attr = self.app.partition(":")

@@ -11,9 +11,9 @@ The cost model is deliberately simple (whole milliseconds, so no float ties):
   + censor         CENSOR_MS when the censor has techniques (rules, the DPI engine)
   + tool           0 for `direct`, TUN_TOOL_MS for tools that route a tun device
                    (OpenVPN, WireGuard, `<tool>+tun`), TOOL_MS for the other tools
-  + app            call apps: call_seconds + their setup (CALL_SETUP_MS);
-                   message apps: messages x interval + MESSAGE_SETUP_MS;
-                   workloads (web, dns, download): WORKLOAD_MS, a download + per MiB
+  + app            its plugin's setup_ms (harness/apps/*/__init__.py), + call_seconds for
+                   call apps, + what its options add (AppOptions.expected_ms: messages x
+                   interval, a download's size)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.registry import app_plugin
 from harness.scenario import Scenario
 
 TrialKey = tuple[str, str, str, int]  # (censor, tool, app, trial)
@@ -34,14 +35,6 @@ CENSOR_MS = 1000
 TOOL_MS = 4000
 TUN_TOOL_MS = 8000
 TUN_TOOLS = frozenset({"openvpn-udp", "openvpn-tcp", "wireguard"})
-CALL_SETUP_MS = {"sip": 4000, "baresip": 6000, "webrtc": 8000}
-MESSAGE_SETUP_MS = 3000
-# The bystander workloads: a page of 9 resources took 0.2-0.5 s, the run zone's names 0.05 s,
-# a 20 MiB update 1-2 s (direct, shadowsocks); their agents start with the trial. office-vpn:
-# tunnel and 3 requests 0.2-0.7 s (WireGuard), OpenVPN's TLS handshake 1-2 s more.
-WORKLOAD_MS = {"web": 1000, "dns": 500, "download": 1000, "office-vpn": 2000}
-DOWNLOAD_MS_PER_MIB = 100
-
 MANIFEST = "shard.json"
 MANIFEST_FORMAT = 1
 INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in each pod of an Indexed Job
@@ -105,13 +98,9 @@ def trial_keys(scenario: Scenario) -> list[TrialKey]:
 
 
 def _app_ms(scenario: Scenario, app: str) -> int:
-    if app in CALL_SETUP_MS:
-        return round(scenario.call_seconds * 1000) + CALL_SETUP_MS[app]
-    if app in WORKLOAD_MS:
-        per_mib = DOWNLOAD_MS_PER_MIB * scenario.download.size_mb if app == "download" else 0
-        return WORKLOAD_MS[app] + round(per_mib)
-    options = scenario.options(app)
-    return options.messages * options.interval_ms + MESSAGE_SETUP_MS
+    plugin = app_plugin(app)
+    call_ms = round(scenario.call_seconds * 1000) if plugin.kind == "call" else 0
+    return plugin.setup_ms + call_ms + scenario.options(app).expected_ms()
 
 
 def _tool_ms(tool: str) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.registry import app_plugin
 from harness.scale.shard import (
-    CALL_SETUP_MS,
     Shard,
     ShardError,
     manifest_for,
@@ -69,7 +69,7 @@ def test_shards_are_balanced_by_expected_cost() -> None:
 def test_cost_model_orders_apps_and_tools() -> None:
     scenario = parse_scenario(MIXED)
     cost = trial_cost_ms
-    assert cost(scenario, "open", "direct", "sip") == 3000 + 5000 + CALL_SETUP_MS["sip"]
+    assert cost(scenario, "open", "direct", "sip") == 3000 + 5000 + app_plugin("sip").setup_ms
     assert cost(scenario, "open", "direct", "xmpp") < cost(scenario, "open", "direct", "sip")
     assert cost(scenario, "open", "direct", "sip") < cost(scenario, "open", "direct", "webrtc")
     direct, socks = (

@@ -10,5 +10,6 @@ PLUGIN = AppPlugin(
     options=BaresipOptions,
     app="harness.apps.baresip.app:BaresipApp",
     summary="the unmodified baresip UA calling through Kamailio",
+    setup_ms=6000,
     needs_routed_tool=True,  # no proxy setting: a VPN or `<tool>+tun` only
 )

@@ -10,4 +10,5 @@ PLUGIN = AppPlugin(
     options=DnsOptions,
     app="harness.apps.dns.app:DnsApp",
     summary="bystander: ordinary names through the resolver",
+    setup_ms=500,
 )

@@ -10,4 +10,5 @@ PLUGIN = AppPlugin(
     options=DownloadOptions,
     app="harness.apps.download.app:DownloadApp",
     summary="bystander: a software update over HTTPS",
+    setup_ms=1000,
 )

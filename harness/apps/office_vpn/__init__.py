@@ -11,6 +11,7 @@ PLUGIN = AppPlugin(
     options=OfficeVpnOptions,
     app="harness.apps.office_vpn.app:OfficeVpnApp",
     summary="bystander: an office VPN (WireGuard or OpenVPN) and an intranet request",
+    setup_ms=2000,
     # A VPN client has no proxy setting: a proxy-only tool is refused, not silently bypassed.
     needs_routed_tool=True,
 )

@@ -11,4 +11,5 @@ PLUGIN = AppPlugin(
     options=SipOptions,
     app="harness.apps.sip.app:SipApp",
     summary="SIP call through Kamailio, RTP measured both ways",
+    setup_ms=4000,
 )

@@ -10,4 +10,5 @@ PLUGIN = AppPlugin(
     options=WebOptions,
     app="harness.apps.web.app:WebApp",
     summary="bystander: an HTTPS page and its resources",
+    setup_ms=1000,
 )

@@ -10,4 +10,5 @@ PLUGIN = AppPlugin(
     options=WebRtcOptions,
     app="harness.apps.webrtc.app:WebRtcApp",
     summary="WebRTC call (ICE, DTLS-SRTP, TURN fallback)",
+    setup_ms=8000,
 )
