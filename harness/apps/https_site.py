@@ -19,7 +19,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from harness.apps.agent_io import emit
+from harness.agent_io import emit
 
 CHUNK = 256 * 1024
 

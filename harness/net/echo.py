@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 
+from harness.agent_io import emit
 from harness.net.socks5 import ProxyAddress, UdpAssociation, open_connection
 
 
@@ -37,7 +37,7 @@ async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(UdpEcho, local_addr=(host, port))
     server = await asyncio.start_server(tcp_echo, host, port)
-    print(json.dumps({"event": "ready", "port": port}), flush=True)
+    emit({"event": "ready", "port": port})
     async with server:
         await server.serve_forever()
 
@@ -121,9 +121,9 @@ def main() -> None:
         asyncio.run(serve(args.host, args.port))
     elif args.cmd == "udp":
         result = asyncio.run(udp_probe(args.host, args.port, args.count, args.wait, args.socks))
-        print(json.dumps(result), flush=True)
+        emit(result)
     else:
-        print(json.dumps(asyncio.run(tcp_probe(args.host, args.port, args.wait, args.socks))))
+        emit(asyncio.run(tcp_probe(args.host, args.port, args.wait, args.socks)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+from harness.agent_io import emit
+
 
 async def _udp(job: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """Datagrams `gap` s apart from one socket; which of them came back within `timeout`."""
@@ -169,14 +171,14 @@ def main() -> None:
     tls.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
     if args.cmd == "conns":
-        print(json.dumps(asyncio.run(_conns(json.load(sys.stdin), args.limit))))
+        emit(asyncio.run(_conns(json.load(sys.stdin), args.limit)))
         return
     try:
         result = tls_transfer(args.host, args.port, args.sni, args.mode, args.size, args.upload,
                               args.timeout)  # fmt: skip
     except (OSError, ssl.SSLError) as exc:
         result = {"sni": args.sni, "mode": args.mode, "error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(result))
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import ssl
 import threading
 
+from harness.agent_io import emit
 from harness.net.echo import UdpEcho, tcp_echo
 
 
@@ -24,7 +24,7 @@ async def echo(host: str, ports: list[int]) -> None:
     for p in ports:
         await loop.create_datagram_endpoint(UdpEcho, local_addr=(host, p))
     servers = [await asyncio.start_server(tcp_echo, host, p) for p in ports]
-    print(json.dumps({"event": "ready", "ports": len(servers)}), flush=True)
+    emit({"event": "ready", "ports": len(servers)})
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
@@ -72,7 +72,7 @@ def tls_server(host: str, port: int, cert: str, key: str) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     listener = socket.create_server((host, port), backlog=64)
-    print(json.dumps({"event": "ready", "port": port}), flush=True)
+    emit({"event": "ready", "port": port})
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=_serve_tls, args=(conn, ctx), daemon=True).start()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import struct
 import time
 
 from dnslib import DNSRecord
 
+from harness.agent_io import emit
 from harness.net.socks5 import ProxyAddress, open_connection
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--target", required=True, help="host:port of a DNS server (TCP)")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(probe(args.socks, args.target, args.timeout))), flush=True)
+    emit(asyncio.run(probe(args.socks, args.target, args.timeout)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import harness.runner as runner_module
-from harness.apps.agent_io import work_and_report
+from harness.agent_io import work_and_report
 from harness.faults import InjectedFault, fault_from_exception, left_behind, tool_failure_is_fault
 from harness.paths import OutsideOutDir
 from harness.report.loading import read_results_tolerant

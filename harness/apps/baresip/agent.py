@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.apps.agent_io import emit, ms_since
+from harness.agent_io import emit, ms_since
 from harness.apps.baresip.ctrl import CtrlClient, CtrlError
 from harness.apps.baresip.report import parse_summary, parse_table
 

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from harness.apps.agent_io import ms_since, work_and_report
+from harness.agent_io import ms_since, work_and_report
 from harness.net.resolve import lookup_a
 from harness.scoring.stats import percentile
 

@@ -19,7 +19,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from harness.apps.agent_io import emit, run_and_report
+from harness.agent_io import emit, run_and_report
 from harness.apps.messengers.session import Channel, ClientPlan, answer, run_client
 from harness.net.socks5 import ProxyAddress
 

@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.apps.agent_io import ms_since, work_and_report
+from harness.agent_io import ms_since, work_and_report
 from harness.apps.curl import Transfer, curl_argv, fetch_into, outcome
 from harness.scoring.stats import percentile
 

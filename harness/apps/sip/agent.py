@@ -34,7 +34,7 @@ import time
 import traceback
 from typing import Any
 
-from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
+from harness.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.sip import sdp
 from harness.apps.sip.rtp import RtpEndpoint
 from harness.apps.sip.transaction import T1

@@ -16,7 +16,7 @@ import time
 from html.parser import HTMLParser
 from typing import Any
 
-from harness.apps.agent_io import ms_since, work_and_report
+from harness.agent_io import ms_since, work_and_report
 from harness.apps.curl import Transfer, curl_argv, fetch_all, fetch_into, outcome
 from harness.scoring.stats import percentile
 

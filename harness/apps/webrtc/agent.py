@@ -40,7 +40,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
-from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
+from harness.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.sip.agent import classify as sip_classify
 from harness.apps.webrtc import ice
 from harness.apps.webrtc.media import (

@@ -19,6 +19,8 @@ import sys
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from harness.agent_io import emit
+
 PATH = "/signal"
 
 
@@ -55,9 +57,9 @@ async def serve_forever(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with serve(relay.handle, args.bind, args.port, ssl=context, compression=None):
-        print(json.dumps({"event": "ready", "port": args.port}), flush=True)
+        emit({"event": "ready", "port": args.port})
         await stop.wait()
-    print(json.dumps({"event": "stopped", "relayed": relay.relayed}), flush=True)
+    emit({"event": "stopped", "relayed": relay.relayed})
 
 
 def main(argv: list[str] | None = None) -> int:

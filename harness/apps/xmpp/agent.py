@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from harness.apps.agent_io import emit, run_and_report
+from harness.agent_io import emit, run_and_report
 from harness.apps.xmpp.client import AgentClient, Failure, SessionFailed
 from harness.net.resolve import DnsFailure, resolve_a
 from harness.net.socks5 import ProxyAddress

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
+from harness.agent_io import emit
 from harness.net.socks5 import CMD_CONNECT, ProxyAddress, _negotiate, _request, open_connection
 from harness.tools.psiphon_like.socks_server import Socks5Server
 
@@ -42,7 +42,7 @@ async def serve(listen: str, pt_socks: str, pt_args: str, bridge: str) -> None:
     host, _, port = listen.rpartition(":")
     socks = Socks5Server(chained_opener(pt_socks, pt_args, bridge))
     server = await asyncio.start_server(socks.handle, host, int(port))
-    print(json.dumps({"event": "ready", "socks": listen}), flush=True)
+    emit({"event": "ready", "socks": listen})
     async with server:
         await server.serve_forever()
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncssh
 
+from harness.agent_io import emit
 from harness.tools.psiphon_like import obfuscator, udpgw
 from harness.tools.psiphon_like.bridge import bridge
 from harness.tools.psiphon_like.socks_server import Socks5Server, UdpRelay
@@ -26,7 +27,7 @@ _BRIDGES: set[asyncio.Task] = set()
 
 
 def log(event: str, **fields: object) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    emit({"event": event, **fields})
 
 
 class UdpgwChannel:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import ssl
 
+from harness.agent_io import emit
 from harness.tools.psiphon_like import http11
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
@@ -25,7 +25,7 @@ BACKEND_TIMEOUT = 30.0
 
 
 def log(event: str, **fields: object) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    emit({"event": event, **fields})
 
 
 class Front:

@@ -19,6 +19,7 @@ import sys
 
 import asyncssh
 
+from harness.agent_io import emit
 from harness.tools.psiphon_like import obfuscator, udpgw
 from harness.tools.psiphon_like.bridge import bridge
 
@@ -27,7 +28,7 @@ DISCARD_TIMEOUT = 60.0
 
 
 def log(event: str, **fields: object) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    emit({"event": event, **fields})
 
 
 class UdpgwRelay(asyncssh.SSHTCPSession[bytes]):

@@ -1,5 +1,5 @@
-"""What every app agent (a Python program run inside a host) shares with the harness: JSON
-lines on stdout, and a result line even when the agent crashes."""
+"""What every agent (a Python program an app or a tool runs inside a host) shares with the
+harness: JSON lines on stdout, and a result line even when the agent crashes."""
 
 from __future__ import annotations
 
