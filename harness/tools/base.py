@@ -49,7 +49,7 @@ class Tool(ABC):
 
     def version_argv(self) -> list[str] | None:
         """How to ask the program its version (the own build's, when there is one)."""
-        from harness.tools.listing import VERSION_COMMANDS
+        from harness.tools.versions import VERSION_COMMANDS
 
         argv = getattr(self, "version_command", None)
         if callable(argv):

@@ -84,6 +84,6 @@ def version_of_build(argv: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=64)
 def _version(argv: tuple[str, ...], stamp: int) -> str:
-    from harness.tools.listing import version_of
+    from harness.tools.versions import version_of
 
     return version_of(list(argv))

@@ -37,17 +37,23 @@ def _unit(module: str) -> str:
     return ".".join(module.split(".")[:2])
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(unit=_unit) -> dict[str, set[str]]:
+    """unit -> the units it imports (packages by default; `_module` for modules)."""
     graph: dict[str, set[str]] = {}
     for path in HARNESS.rglob("*.py"):
-        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        module = _module(path)
         for name in _imports(path):
-            if name.startswith("harness.") and _unit(name) != _unit(module):
+            if name.startswith("harness.") and unit(name) != unit(module):
                 parts = name.split(".")
-                if (REPO.joinpath(*parts).with_suffix(".py").exists()
-                        or REPO.joinpath(*parts).is_dir()):  # fmt: skip
-                    graph.setdefault(_unit(module), set()).add(_unit(name))
+                if REPO.joinpath(*parts).with_suffix(".py").exists():
+                    graph.setdefault(unit(module), set()).add(unit(name))
+                elif REPO.joinpath(*parts).is_dir():
+                    graph.setdefault(unit(module), set()).add(unit(f"{name}.__init__"))
     return graph
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts)
 
 
 def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
@@ -73,6 +79,12 @@ def test_scoring_is_given_kinds_and_imports_no_registry_or_scenario() -> None:
     graph = _graph()
     for layer in ("harness.registry", "harness.scenario", "harness.apps", "harness.tools"):
         assert _reaches(graph, "harness.scoring", layer) is None, layer
+
+
+def test_the_registry_is_on_no_cycle_of_modules() -> None:
+    """The registry names plug-ins by string; no tool module it imports may lead back."""
+    graph = _graph(unit=lambda name: name)
+    assert _reaches(graph, "harness.registry", "harness.registry") is None
 
 
 def test_tools_and_apps_never_reach_into_the_scenario_module() -> None:

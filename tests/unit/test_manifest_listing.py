@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from harness import registry
-from harness.tools.listing import VERSION_LINE, tool_rows, version_of
+from harness.tools.listing import tool_rows
+from harness.tools.versions import VERSION_LINE, version_of
 
 
 def test_version_line_is_cut_after_the_number() -> None:
