@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.topology.base import fqdn
 
-PAGE_HOST, STATIC_HOST, CDN_HOST = fqdn("www"), fqdn("static"), fqdn("cdn")
+PAGE_HOST, STATIC_HOST, CDN_HOST = fqdn("www"), fqdn("static.intranet.corp"), fqdn("cdn")
 KINDS = ("css", "js", "png", "woff2")
 
 
