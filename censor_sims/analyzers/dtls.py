@@ -86,22 +86,26 @@ class DtlsStream(Stream):
             if message is None:
                 continue
             msg_type, body, whole = message
-            if msg_type == CLIENT_HELLO and side == 0:
+            # Either side: a UDP flow's "client" is whoever sent first, and in WebRTC both
+            # peers send ICE checks before the DTLS client (the SDP's active side, RFC 5763
+            # §5) sends its ClientHello; which check comes first is a race.
+            if msg_type == CLIENT_HELLO:
                 props["client_hello"] = True
                 hello = parse_client_hello(body, dtls=True, partial=not whole)
                 if hello is not None:
                     props.update(hello)
-            elif msg_type == HELLO_VERIFY_REQUEST and side == 1:
+            elif msg_type == HELLO_VERIFY_REQUEST:
                 props["hello_verify_request"] = True
-            elif msg_type == SERVER_HELLO and side == 1 and whole:
+            elif msg_type == SERVER_HELLO and whole:
                 props.update(parse_server_hello(body) or {"server_hello": True})
         return props or None, "server_hello" in props  # the client spoke before it
 
 
 class DtlsAnalyzer(Analyzer):
-    """`dtls.*`: yes, record_version, client_hello, sni, alpn, use_srtp, version,
-    supported_versions, extensions; from the server: server_yes, server_record_version,
-    hello_verify_request, server_hello, server_version, cipher."""
+    """`dtls.*`: yes, record_version (the side that sent first), server_yes,
+    server_record_version (the other side); from whichever side sends them: client_hello,
+    sni, alpn, use_srtp, version, supported_versions, extensions, hello_verify_request,
+    server_hello, server_version, cipher."""
 
     name = "dtls"
     limit = 16384
