@@ -43,7 +43,9 @@ def collateral_text(entry: Mapping[str, Any]) -> str:
     if entry["harmed"] is None:
         return f"{entry['app']}: {entry['verdict'] or 'not run'} (undecided)"
     if not entry["harmed"]:
-        return f"{entry['app']}: {entry['verdict']}, not harmed"
+        # Within the works limits, yet a workload may have slowed: its ratios say by how much.
+        ratios = "".join(f", {k} x{v:g}" for k, v in (entry.get("workload_ratio") or {}).items())
+        return f"{entry['app']}: {entry['verdict']}, not harmed{ratios}"
     text = f"{entry['app']}: {', '.join(loss_figures(entry))}"
     if entry["rules"]:
         rule = entry["rules"][0]
