@@ -46,7 +46,7 @@ class FingerprintBlock(BlockingTechnique):
         default="dtls", description="whose ClientHello: tls, dtls or quic"
     )
     fingerprints: list[HelloFingerprint] = Field(
-        min_length=1, description="[{extensions: [types in order], version}]"
+        min_length=1, description="each: extensions (types in order), version"
     )
     action: Literal["rst", "drop", "throttle"] = Field(
         default="drop", description="drop, rst (TCP only: UDP flows are dropped) or throttle"
