@@ -1,6 +1,7 @@
-"""The site the `web` bystander loads: a page on www and its resources on static (the
-same host) and cdn (another host), as a page pulls its scripts, styles and images from a
-few hostnames. Resources are random bytes: their content is no business of a censor."""
+"""The site the `web` bystander loads: a page on www and its resources on
+static.intranet.corp (the same host) and cdn (another host), as a page pulls its scripts,
+styles and images from a few hostnames. Resources are random bytes: their content is no
+business of a censor."""
 
 from __future__ import annotations
 
