@@ -196,20 +196,29 @@ def _names(apps: Sequence[str]) -> str:
     return ", ".join(apps) if apps else "none"
 
 
-def _delivery_word(entry: Mapping[str, Any]) -> str:
-    return "completeness" if entry.get("kind") == "workload" else "delivery"
+# What a cell's success ratio and delivered share count, by kind: CSSR is a call's word; a
+# workload's success is the whole workload completed, its share the items done.
+SUCCESS_WORD = {"workload": "completed"}
+SHARE_WORD = {"workload": "completeness"}
 
 
-def _loss_text(entry: Mapping[str, Any]) -> str:
+def loss_figures(entry: Mapping[str, Any]) -> list[str]:
+    """A bystander's verdict and its losses against the open network, in words that fit its
+    kind (a page load is not a call: 'completed -100 points', not 'CSSR')."""
+    kind = entry.get("kind")
     parts = [entry["verdict"]]
     if entry.get("cssr_points"):
-        parts.append(f"CSSR {entry['cssr_points'] * 100:+.0f} points")
+        parts.append(f"{SUCCESS_WORD.get(kind, 'CSSR')} {entry['cssr_points'] * 100:+.0f} points")
     if entry.get("mos"):
         parts.append(f"MOS {entry['mos']:+.2f}")
     if entry.get("delivery"):
-        parts.append(f"{_delivery_word(entry)} {entry['delivery'] * 100:+.0f} points")
-    for label, ratio in (entry.get("workload_ratio") or {}).items():
-        parts.append(f"{label} x{ratio:g}")
+        parts.append(f"{SHARE_WORD.get(kind, 'delivery')} {entry['delivery'] * 100:+.0f} points")
+    parts += [f"{label} x{ratio:g}" for label, ratio in (entry.get("workload_ratio") or {}).items()]
+    return parts
+
+
+def _loss_text(entry: Mapping[str, Any]) -> str:
+    parts = loss_figures(entry)
     if entry.get("rules"):
         parts.append(f"by {entry['rules'][0]['technique']}")
     return ", ".join(parts)

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.report.scorecard import loss_figures
+
 
 def _share(count: int, of: int) -> str:
     return f"{count}/{of}" if of else "-"
@@ -41,17 +43,10 @@ def collateral_text(entry: Mapping[str, Any]) -> str:
     if entry["harmed"] is None:
         return f"{entry['app']}: {entry['verdict'] or 'not run'} (undecided)"
     if not entry["harmed"]:
-        return f"{entry['app']}: {entry['verdict']}, not harmed"
-    figures = [entry["verdict"]]
-    if entry["cssr_points"]:
-        figures.append(f"CSSR {entry['cssr_points'] * 100:+.0f} points")
-    if entry["mos"]:
-        figures.append(f"MOS {entry['mos']:+.2f}")
-    if entry["delivery"]:
-        word = "completeness" if entry.get("kind") == "workload" else "delivery"
-        figures.append(f"{word} {entry['delivery'] * 100:+.0f} points")
-    figures += [f"{k} x{v:g}" for k, v in entry["workload_ratio"].items()]
-    text = f"{entry['app']}: {', '.join(figures)}"
+        # Within the works limits, yet a workload may have slowed: its ratios say by how much.
+        ratios = "".join(f", {k} x{v:g}" for k, v in (entry.get("workload_ratio") or {}).items())
+        return f"{entry['app']}: {entry['verdict']}, not harmed{ratios}"
+    text = f"{entry['app']}: {', '.join(loss_figures(entry))}"
     if entry["rules"]:
         rule = entry["rules"][0]
         analyzer = f" ({rule['analyzer']})" if rule["analyzer"] else ""

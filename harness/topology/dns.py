@@ -51,7 +51,10 @@ def start_dns(topology: Topology, supervisor: Supervisor, timeout: float = 5.0) 
 
 # Ordinary names served by outside hosts, for the bystander workloads (harness/apps/web,
 # download, dns): a site on a few hostnames and an update server, as a user browses them.
-ALIASES = {"www": "chat", "static": "chat", "cdn": "voip", "updates": "voip"}
+# The site's static host has `t.co` in its name across a label boundary, as microsoft.com
+# and reddit.com do: the names Russia's TSPU throttled by mistake in March 2021 (Xue et al.,
+# IMC 2021), which the russia-tspu-2021 profile's substring rule reproduces.
+ALIASES = {"www": "chat", "static.intranet.corp": "chat", "cdn": "voip", "updates": "voip"}
 
 
 def zone_records(topology: Topology) -> dict[str, str]:

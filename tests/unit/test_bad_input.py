@@ -305,14 +305,15 @@ def test_profile_name_is_never_a_path() -> None:
         (HEAD + "  c: [{type: port_blok, ports: [5060]}]\n",
          "5:7: censors.c.0: unknown technique type 'port_blok' (did you mean 'port_block'?); "
          "valid types: active_probe, bandwidth_throttle, dns_poison, dpi_block, fet_block, "
-         "http_filter, ip_block, port_block, protocol_whitelist, sni_filter, tls_mitm, "
-         "udp_throttle"),
+         "fingerprint_block, http_filter, ip_block, port_block, protocol_whitelist, "
+         "sni_filter, tls_mitm, udp_throttle"),
         (HEAD + "  c: [{type: port_block, ports: [5060], acton: drop}]\n",
          "5:41: censors.c.0.acton: unknown key 'acton' (did you mean 'action'?); valid keys: "
          "action, direction, invert, name, ports, probability, proto, type"),
         (HEAD + "  c: gfw-2032\n",
          "5:3: censors.c: unknown censor profile 'gfw-2032' (did you mean 'gfw-2023'?); "
-         "shipped: gfw-2023, iran-2020, kazakhstan-2019, russia-tspu-2021, voip-blocker"),
+         "shipped: gfw-2023, iran-2020, kazakhstan-2019, russia-telegram-2018, "
+         "russia-tspu-2021, russia-tspu-dtls-2021, voip-blocker"),
         (HEAD + "  c: []\nsip: {trasnport: tcp}\n",
          "6:7: sip.trasnport: unknown key 'trasnport' (did you mean 'transport'?); valid keys: "
          "codec, setup_timeout_s, transport"),

@@ -66,6 +66,7 @@ def test_the_zone_holds_the_hosts_and_the_ordinary_names() -> None:
              "front": "10.0.0.5"}  # fmt: skip
     topology = SimpleNamespace(addr=addrs.__getitem__)
     records = zone_records(topology)  # type: ignore[arg-type]
-    assert records["www.gatecrash.test"] == records["static.gatecrash.test"] == "10.0.0.2"
+    static = records["static.intranet.corp.gatecrash.test"]
+    assert records["www.gatecrash.test"] == static == "10.0.0.2"
     assert records["cdn.gatecrash.test"] == records["updates.gatecrash.test"] == "10.0.0.1"
     assert len(records) == 9

@@ -16,6 +16,7 @@ from harness.registry import APPS
 from harness.report.html import render
 from harness.report.schema import summary_schema
 from harness.report.scorecard import build_scorecard, censor_rules
+from harness.report.scorecard_view import collateral_text
 from harness.report.summary import build_summary
 from harness.report.terminal import print_summary
 from harness.results import MessageMetrics, TrialResult
@@ -223,3 +224,23 @@ def test_a_workload_bystander_reports_completeness_and_its_ratios() -> None:
         "c declares no target among these apps, and it also broke: download (degraded, "
         "duration x2.3, throughput x0.25)."
     )
+
+
+def test_a_blocked_workload_says_completed_not_cssr_and_a_slowed_one_its_ratio() -> None:
+    """A page load is not a call: its success ratio is worded 'completed' (workloads
+    completed), its share 'completeness'; one within the works limits still shows how much
+    slower it got."""
+    web = {"censor": "c", "tool": "direct", "app": "web", "kind": "workload",
+           "verdict": "blocked", "cssr": 0.0, "completeness": 0.0}  # fmt: skip
+    slow = {**web, "censor": "s", "verdict": "works", "cssr": 1.0, "completeness": 1.0,
+            "setup_ms_p50": 4200.0}  # fmt: skip
+    base = {**slow, "censor": "open", "setup_ms_p50": 500.0}
+    blocked, slowed = build_scorecard([base, web, slow], {"open": 0, "c": 1, "s": 1}, {}, [])
+    assert blocked["sentence"] == (
+        "c declares no target among these apps, and it also broke: web (blocked, completed "
+        "-100 points, completeness -100 points)."
+    )
+    assert collateral_text(blocked["collateral"][0]) == (
+        "web: blocked, completed -100 points, completeness -100 points"
+    )
+    assert collateral_text(slowed["collateral"][0]) == "web: works, not harmed, duration x8.4"

@@ -1,6 +1,7 @@
-"""The site the `web` bystander loads: a page on www and its resources on static (the
-same host) and cdn (another host), as a page pulls its scripts, styles and images from a
-few hostnames. Resources are random bytes: their content is no business of a censor."""
+"""The site the `web` bystander loads: a page on www and its resources on
+static.intranet.corp (the same host) and cdn (another host), as a page pulls its scripts,
+styles and images from a few hostnames. Resources are random bytes: their content is no
+business of a censor."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from harness.topology.base import fqdn
 
-PAGE_HOST, STATIC_HOST, CDN_HOST = fqdn("www"), fqdn("static"), fqdn("cdn")
+PAGE_HOST, STATIC_HOST, CDN_HOST = fqdn("www"), fqdn("static.intranet.corp"), fqdn("cdn")
 KINDS = ("css", "js", "png", "woff2")
 
 
