@@ -14,6 +14,7 @@ from harness.apps.sip.rtp import (
     STAMP,
     TIMESPEC,
     TONE,
+    RtpEndpoint,
     RtpSender,
     build_packet,
     kernel_arrival_ns,
@@ -114,3 +115,34 @@ def test_kernel_timestamp_is_converted_to_the_monotonic_clock() -> None:
     assert arrival is not None
     assert arrival == pytest.approx(time.monotonic_ns(), abs=5_000_000)
     assert kernel_arrival_ns([]) is None
+
+
+def test_drain_after_the_hang_up_waits_for_packets_in_flight_then_for_quiet() -> None:
+    """Packets still arriving after the BYE (from behind a censor's queue) are counted; the
+    drain ends `quiet_s` after the last one, and at once-plus-quiet when none comes."""
+
+    async def go() -> tuple[int, float, float]:
+        rtp = await RtpEndpoint.open("127.0.0.1")
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+        async def in_flight() -> None:  # five packets 50 ms apart, as a queue releases them
+            for seq in range(5):
+                peer.sendto(build_packet(seq, seq * SAMPLES, 7, TONE), rtp.local)
+                await asyncio.sleep(0.05)
+
+        start = time.monotonic()
+        sending = asyncio.ensure_future(in_flight())
+        await rtp.drain(quiet_s=0.1, most_s=2.0)
+        took = time.monotonic() - start
+        await sending
+        start = time.monotonic()
+        await rtp.drain(quiet_s=0.1, most_s=2.0)  # nothing more in flight
+        idle = time.monotonic() - start
+        peer.close()
+        rtp.close()
+        return rtp.stats.received, took, idle
+
+    received, took, idle = asyncio.run(go())
+    assert received == 5
+    assert 0.3 <= took < 1.5, took  # the last packet at ~0.2 s, then 0.1 s quiet (not 2 s)
+    assert 0.1 <= idle < 1.0, idle

@@ -48,7 +48,6 @@ log = logging.getLogger("sip.agent")
 SIP_PORT = 5060
 DNS_TIMEOUT_S = 2.0
 BYE_TIMEOUT_S = 4.0
-LINGER_S = 0.2  # keep receiving after the hang-up: packets still in flight count
 LATCH_GRACE_S = 0.2  # callee: after the ACK, wait this long for the caller's first RTP
 _SOCKS_OUTCOME = {2: "refused", 5: "refused", 3: "timeout", 4: "timeout", 6: "timeout"}
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
@@ -196,7 +195,7 @@ async def run_caller(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 _add_error(result, f"BYE: {bye.status} {bye.reason}")
         except Exception as exc:  # the call happened; a failed hang-up is only noted
             _add_error(result, classify(exc, "BYE")[1])
-        await asyncio.sleep(LINGER_S)
+        await rtp.drain()  # packets still in flight count
         if rtp.stats.received:
             result["outcome"] = "ok"
         else:
@@ -263,7 +262,7 @@ async def _serve_call(
     finally:
         call.ended.set()
         await sender
-    await asyncio.sleep(LINGER_S)
+    await rtp.drain()  # packets still in flight count
     if rtp.stats.received:
         result["outcome"] = "ok"
     else:

@@ -27,6 +27,10 @@ Address = tuple[str, int]
 PT_PCMU = 0
 CLOCK_RATE = 8000
 FRAME_S = 0.020
+# After the hang-up: a stream quiet for five frame intervals has ended; a second at most
+# (a censor's queue holds a quarter of a second at 72 kbit/s and 10 packets).
+DRAIN_QUIET_S = 5 * FRAME_S
+DRAIN_MOST_S = 1.0
 SAMPLES = 160  # per 20 ms frame at 8 kHz, one byte each in G.711
 HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 STAMP = struct.Struct("!Q")
@@ -207,6 +211,7 @@ class RtpEndpoint:
         self.stats = ReceiverStats(CLOCK_RATE)
         self.peer_ssrc: int | None = None
         self.first_packet = asyncio.Event()
+        self.last_arrival = 0.0  # time.monotonic() of the peer's latest packet
         self.local: Address = sock.getsockname()[:2]
         self.via = "direct"
         self.sender = RtpSender(self._send_packet)
@@ -275,7 +280,19 @@ class RtpEndpoint:
             self.first_packet.set()
         elif packet.ssrc != self.peer_ssrc:
             return  # one stream per call; anything else is not the peer's audio
+        self.last_arrival = time.monotonic()
         self.stats.add(packet.seq, packet.timestamp, arrival_ns, packet.sent_ns)
+
+    async def drain(self, quiet_s: float = DRAIN_QUIET_S, most_s: float = DRAIN_MOST_S) -> None:
+        """After the hang-up, keep receiving while the peer's packets still arrive (those in
+        flight count, also from behind a censor's queue), until none came for `quiet_s` or
+        `most_s` passed: on an open network that is `quiet_s` after the last packet."""
+        start = time.monotonic()
+        while (now := time.monotonic()) - start < most_s:
+            quiet = now - max(self.last_arrival, start)
+            if quiet >= quiet_s:
+                return
+            await asyncio.sleep(min(quiet_s - quiet, most_s - (now - start)))
 
     @property
     def destination(self) -> Address | None:
