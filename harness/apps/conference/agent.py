@@ -78,6 +78,12 @@ class Meeting:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def for_me(self, msg: dict[str, Any]) -> bool:
+        """From another participant, to everyone or to me (not the relay's "no peer
+        connected", nor meant for another)."""
+        sender = msg.get("from")
+        return isinstance(sender, int) and sender != self.me and msg.get("to") in (None, self.me)
+
     async def listen(self) -> None:
         """Dispatch signalling messages until the connection closes."""
         while True:
@@ -87,16 +93,8 @@ class Meeting:
                 self.errors.append("signalling connection closed")
                 self.changed.set()
                 return
-            if (
-                not isinstance(sender, int)
-                or sender == self.me
-                or msg.get("to")
-                not in (
-                    None,
-                    self.me,
-                )
-            ):
-                continue  # the relay's "no peer connected", or meant for another
+            if not self.for_me(msg):
+                continue
             if kind == "join":
                 await self.send("here", to=sender)
             if kind in ("join", "here") and sender not in self.heard:
