@@ -33,7 +33,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from harness.apps.agent_io import cancelled_by_sigterm, emit, ms_since
+from harness.agent_io import cancelled_by_sigterm, emit, ms_since
 from harness.apps.webrtc import ice
 from harness.apps.webrtc.agent import CODECS, Peer, Signal, candidate_counts, classify, open_signal
 from harness.apps.webrtc.netpath import new_loop
