@@ -27,6 +27,7 @@ APPS: dict[str, str] = {
     "download": "harness.apps.download:PLUGIN",
     "dns": "harness.apps.dns:PLUGIN",
     "office-vpn": "harness.apps.office_vpn:PLUGIN",
+    "conference": "harness.apps.conference:PLUGIN",
 }
 
 TOOLS: dict[str, str] = {

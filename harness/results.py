@@ -88,16 +88,17 @@ class MessageMetrics(_Model):
 
 
 class WorkloadMetrics(_Model):
-    """A bystander workload (web, download, dns): what a user who makes no call still does,
-    to measure what a censor breaks besides its target. `items` are the page's resources,
-    the file, or the names; `completed` those fetched / verified / answered correctly."""
+    """A bystander workload (web, download, dns, conference): what a user who makes no call
+    still does, to measure what a censor breaks besides its target. `items` are the page's
+    resources, the file, the names, or a meeting's streams; `completed` those fetched /
+    verified / answered correctly / received."""
 
     items: int = 0
     completed: int = 0
     duration_ms: float | None = None  # page load (all resources) / download / all names
     bytes: int = 0  # payload bytes received
     throughput_mbps: float | None = None  # downloads: verified bytes / transfer time
-    item_ms_p50: float | None = None  # per resource / name, of those completed
+    item_ms_p50: float | None = None  # per resource / name / peer connection, of those done
     item_ms_p95: float | None = None
     tunnel_ms: float | None = None  # office-vpn: VPN connect to handshake done
     failures: list[str] = Field(default_factory=list)  # one line per item not completed
@@ -138,6 +139,42 @@ class WebRtcMetrics(_Model):
     via_proxy: list[str] = Field(default_factory=list)
 
 
+class ConferenceStream(_Model):
+    """One participant's media as another received it (the mesh has every ordered pair)."""
+
+    sender: int
+    receiver: int
+    sent: int = 0  # RTP packets the sender sent on the pair's connection
+    received: int = 0
+    loss_pct: float | None = None  # of those sent; None when none was sent
+    jitter_ms: float | None = None  # RFC 3550 interarrival jitter at the receiver
+    ok: bool = False  # received, with loss within the scenario's conference.max_loss_pct
+
+
+class ConferenceParticipant(_Model):
+    index: int
+    outcome: str
+    joined: bool = False  # signalling up and every peer connection DTLS done
+    join_ms: float | None = None  # agent start -> its last peer connection DTLS done
+    signalling_ms: float | None = None  # WebSocket/TLS connect
+    connected: int = 0  # peer connections DTLS done (of participants - 1)
+    media_from: list[int] = Field(default_factory=list)  # senders whose stream was ok
+    relay: list[str] = Field(default_factory=list)  # selected pairs: "relay/udp", ...
+
+
+class ConferenceMetrics(_Model):
+    """A `conference` trial: who joined, whose media reached whom, the worst figures."""
+
+    participants: int
+    turn_transport: str  # udp | tcp | tls: each participant's leg to coturn
+    all_joined: bool = False
+    join_ms_max: float | None = None  # the slowest participant's join, when all joined
+    loss_pct_worst: float | None = None  # the worst stream's loss, of streams sent
+    media_share_worst: float | None = None  # the worst participant's ok streams / others
+    members: list[ConferenceParticipant] = Field(default_factory=list)
+    streams: list[ConferenceStream] = Field(default_factory=list)
+
+
 class Fault(_Model):
     """A harness fault: which phase, what broke (a short class), and the detail."""
 
@@ -169,6 +206,7 @@ class TrialResult(_Model):
     message: MessageMetrics | None = None
     webrtc: WebRtcMetrics | None = None
     workload: WorkloadMetrics | None = None
+    conference: ConferenceMetrics | None = None  # with `workload`
     logs: dict[str, str] = Field(default_factory=dict)  # name -> path of a kept log
     # Where the trial's wall time went (ms): topology, servers, censor, tool, app, teardown.
     phases_ms: dict[str, float] = Field(default_factory=dict)

@@ -297,9 +297,9 @@ def test_profile_name_is_never_a_path() -> None:
     ("text", "expected"),
     [
         ("name: x\napps: [sipp]\ntools: [direct]\ncensors: {c: []}\n",
-         "2:1: apps: unknown app 'sipp' (did you mean 'sip'?); valid apps: baresip, dns, "
-         "download, office-vpn, signal-like, sip, telegram-like, web, webrtc, whatsapp-like, "
-         "xmpp"),
+         "2:1: apps: unknown app 'sipp' (did you mean 'sip'?); valid apps: baresip, conference, "
+         "dns, download, office-vpn, signal-like, sip, telegram-like, web, webrtc, "
+         "whatsapp-like, xmpp"),
         ("name: x\napps: [sip]\ntools: [shadowsock]\ncensors: {c: []}\n",
          "3:1: tools: unknown tool 'shadowsock' (did you mean 'shadowsocks'?); valid tools: "),
         (HEAD + "  c: [{type: port_blok, ports: [5060]}]\n",

@@ -237,7 +237,7 @@ async def _drain(track: Any) -> None:
             await track.recv()
 
 
-def _candidates(pc: RTCPeerConnection) -> dict[str, int]:
+def candidate_counts(pc: RTCPeerConnection) -> dict[str, int]:
     conn = ice.ice_connection(pc)
     counts: dict[str, int] = {}
     for cand in getattr(conn, "local_candidates", []) if conn is not None else []:
@@ -258,7 +258,7 @@ async def _try(
         peer.probes.attach(pc.createDataChannel(PROBE_LABEL, ordered=False, maxRetransmits=0))
         await pc.setLocalDescription(await pc.createOffer())
         record["gather_ms"] = ms_since(peer.t0)
-        record["candidates"] = _candidates(pc)
+        record["candidates"] = candidate_counts(pc)
         await sig.send(type="offer", attempt=n, sdp=pc.localDescription.sdp)
         await asyncio.wait_for(_complete(sig, n, peer, record), args.attempt_timeout)
         return peer

@@ -10,13 +10,11 @@ direction. Opus has no ITU-T impairment values: its R and MOS use research value
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from harness.apps.base import App, WarmAgent, result_of
 from harness.apps.webrtc import coturn
 from harness.media.rating import rate_call
-from harness.programs import require
 from harness.results import CallMetrics, DirectionStats, TrialResult, WebRtcMetrics, WebRtcPair
 from harness.scoring.emodel import get_codec
 from harness.topology.base import fqdn
@@ -46,20 +44,8 @@ class WebRtcApp(App):
         self.warm_caller = WarmAgent(ctx, ctx.topology["client"], "caller", AGENT)
 
     def start_servers(self, ctx: TrialContext) -> None:
-        require(coturn.BINARY, coturn.PACKAGE)
         opts = ctx.scenario.webrtc
-        voip = ctx.topology["voip"]
-        self.turn_user, self.turn_password = "gatecrash", secrets.token_hex(12)
-        cert, key = ctx.ca.issue("turn", [fqdn("voip")], [voip.addr], out_dir=ctx.dir)
-        turn = coturn.TurnConfig(ctx.dir / "coturn", voip.addr, self.turn_user, self.turn_password,
-                          cert, key)  # fmt: skip
-        coturn.prepare(turn)
-        server = ctx.supervisor.start(voip, "coturn", coturn.turnserver_argv(turn))
-        server.wait_until(
-            lambda: voip.listening(coturn.TLS_PORT) and voip.listening(coturn.STUN_PORT, "udp"),
-            5,
-            "coturn listening on UDP 3478 and TLS 443",
-        )
+        self.turn_user, self.turn_password = coturn.start(ctx)
         sig_host = ctx.topology[opts.signalling_host]
         self.sni = opts.server_name or fqdn(opts.signalling_host)
         names = list(dict.fromkeys([self.sni, fqdn(opts.signalling_host)]))

@@ -8,8 +8,16 @@ Readiness is checked on the sockets: coturn's stdout log is block-buffered when 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.programs import require
+from harness.topology.base import fqdn
+
+if TYPE_CHECKING:
+    from harness.trial import TrialContext
 
 BINARY, PACKAGE = "turnserver", "coturn"
 STUN_PORT = 3478  # UDP and TCP
@@ -66,3 +74,20 @@ def prepare(cfg: TurnConfig) -> Path:
 
 def turnserver_argv(cfg: TurnConfig) -> list[str]:
     return [BINARY, "-c", str(cfg.path)]
+
+
+def start(ctx: TrialContext) -> tuple[str, str]:
+    """coturn on `voip` for this trial, ready on UDP 3478 and TLS 443; its (user, password)."""
+    require(BINARY, PACKAGE)
+    voip = ctx.topology["voip"]
+    user, password = "gatecrash", secrets.token_hex(12)
+    cert, key = ctx.ca.issue("turn", [fqdn("voip")], [voip.addr], out_dir=ctx.dir)
+    turn = TurnConfig(ctx.dir / "coturn", voip.addr, user, password, cert, key)
+    prepare(turn)
+    server = ctx.supervisor.start(voip, "coturn", turnserver_argv(turn))
+    server.wait_until(
+        lambda: voip.listening(TLS_PORT) and voip.listening(STUN_PORT, "udp"),
+        5,
+        "coturn listening on UDP 3478 and TLS 443",
+    )
+    return user, password

@@ -80,12 +80,14 @@ class RtpTap:
 
     def __init__(self, clock_rate: int) -> None:
         self.stats = ReceiverStats(clock_rate)
+        self.payload_bytes = 0  # RTP payload received (aiortc's stats have no byte count)
 
     def attach(self, receiver: Any) -> None:
         handle = receiver._handle_rtp_packet
 
         async def tapped(packet: Any, arrival_time_ms: int) -> None:
             self.stats.add(packet.sequence_number, packet.timestamp, time.monotonic_ns())
+            self.payload_bytes += len(packet.payload)
             await handle(packet, arrival_time_ms=arrival_time_ms)
 
         receiver._handle_rtp_packet = tapped

@@ -1,0 +1,16 @@
+"""The `conference` bystander: a multi-party WebRTC meeting relayed through coturn."""
+
+from __future__ import annotations
+
+from harness.apps.conference.options import ConferenceOptions
+from harness.apps.plugin import AppPlugin
+
+PLUGIN = AppPlugin(
+    kind="workload",
+    options=ConferenceOptions,
+    app="harness.apps.conference.app:ConferenceApp",
+    summary="bystander: a 3+ party WebRTC meeting relayed by TURN (udp, tcp or tls 443)",
+    # Join ~1 s, then call_seconds of media (a workload's cost does not count it: 5 s, the
+    # default, is in here), the others' hang-up and the stats: ~4 s over 2 s of media here.
+    setup_ms=8000,
+)
