@@ -48,6 +48,7 @@ class AppPlugin:
     # Expected wall time of its trials beyond the call itself and AppOptions.expected_ms:
     # servers, agents, handshakes (harness/scale/shard.py balances shards by it).
     setup_ms: int = 3000
+    lasts_call_seconds: bool = False  # a workload with media for call_seconds (conference)
 
     def load(self) -> type[App]:
         module, _, attr = self.app.partition(":")

@@ -99,7 +99,8 @@ def trial_keys(scenario: Scenario) -> list[TrialKey]:
 
 def _app_ms(scenario: Scenario, app: str) -> int:
     plugin = app_plugin(app)
-    call_ms = round(scenario.call_seconds * 1000) if plugin.kind == "call" else 0
+    timed = plugin.kind == "call" or plugin.lasts_call_seconds
+    call_ms = round(scenario.call_seconds * 1000) if timed else 0
     return plugin.setup_ms + call_ms + scenario.options(app).expected_ms()
 
 

@@ -10,7 +10,8 @@ PLUGIN = AppPlugin(
     options=ConferenceOptions,
     app="harness.apps.conference.app:ConferenceApp",
     summary="bystander: a 3+ party WebRTC meeting relayed by TURN (udp, tcp or tls 443)",
-    # Join ~1 s, then call_seconds of media (a workload's cost does not count it: 5 s, the
-    # default, is in here), the others' hang-up and the stats: ~4 s over 2 s of media here.
-    setup_ms=8000,
+    # Join ~1 s, then call_seconds of media, the others' hang-up and the stats: ~4 s over
+    # 2 s of media here.
+    setup_ms=3000,
+    lasts_call_seconds=True,
 )
