@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import tests.plugins.toy_technique  # noqa: F401  (registers toy_payload_drop)
+from censor_sims.technique import Technique
 from harness import registry
 from harness.registry import app_kinds
 from harness.runner import Runner
@@ -33,7 +33,13 @@ toy_echo: {datagrams: 4}
 
 @pytest.fixture
 def toy_app(monkeypatch):
-    """The one line that adds the app, and the repo on the path of the censor's engine."""
+    """The one line that adds the app, the toy technique, and the repo on the path of the
+    censor's engine."""
+    from tests.plugins.toy_technique import ToyPayloadDrop
+
+    # Registered for this test alone: later tests list the built-in techniques only.
+    Technique.registry.pop("toy_payload_drop", None)
+    monkeypatch.setitem(Technique.registry, "toy_payload_drop", ToyPayloadDrop)
     monkeypatch.setitem(registry.APPS, "toy-echo", "tests.plugins.toy_echo:PLUGIN")
     monkeypatch.setenv("PYTHONPATH", str(REPO))
 
