@@ -163,12 +163,15 @@ class DnsStream(Stream):
         props = parse_message(msg)
         if props is None:
             return None, True  # not DNS: nothing more to learn from this flow
-        return props, props["is_response"]
+        # Not done after a response: a resolver sends later queries from the same port
+        # (and RFC 7766 pipelines them on one TCP connection); the byte limit bounds it.
+        return props, False
 
 
 class DnsAnalyzer(Analyzer):
     """`dns.*`: id, is_response, opcode, qname, qtype (name, e.g. "A"), rcode (name, e.g.
-    "NXDOMAIN"), answers (A addresses), aaaa, cnames. Done after the first response."""
+    "NXDOMAIN"), answers (A addresses), aaaa, cnames. Reads every message of the flow up to
+    its byte limit, not only the first exchange; each message's fields overwrite the last's."""
 
     name = "dns"
     limit = 8192

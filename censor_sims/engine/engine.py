@@ -166,15 +166,20 @@ class Engine:
 
     def _apply(self, technique: Technique, d: Decision, flow: FlowState, pkt: Packet) -> int | None:
         self.stats["decided"] += 1
-        flow.decided = True
         self.emit(technique.label, d.action, flow, rule=d.rule,
                   analyzer={k: v for k, v in flow.analysis.props.items()})  # fmt: skip
+        if d.action == "forge":
+            # An answer to one message, not a verdict on the flow: a resolver reuses its
+            # source port for later queries (dnsmasq 2.90 does), and an on-path injector
+            # answers each of them.
+            return None
+        flow.decided = True
         if d.residual_s > 0:
             self.table.penalize(flow, d.residual_s, d.residual_action, technique.label,
                                 d.restart_timer)  # fmt: skip
         if d.action == "throttle":
             flow.verdict = d.code
-        elif d.action != "forge":
+        else:
             flow.verdict = self._enforce(d.action, pkt, d.repeat)
         return flow.verdict
 

@@ -11,6 +11,8 @@ only the cells asserted on are run.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.results import TrialResult
@@ -18,6 +20,7 @@ from harness.runner import Runner
 from harness.scenario import parse_scenario
 from harness.scoring.verdict import CellScore, score_cells
 from harness.topology.base import fqdn
+from harness.topology.dns import ALIASES
 from harness.topology.netns import list_namespaces
 
 pytestmark = pytest.mark.e2e
@@ -118,7 +121,18 @@ def test_dns_poisoning_gives_wrong_answers(run) -> None:
     result = results[("poison", "dns")]
     w = result.workload
     assert result.outcome == "dns-failure" and w is not None, _show(result)
-    assert w.completed == 0 and len(w.failures) == w.items == 9, _show(result)
+    # The censor forges an answer to every query (a resolver may reuse a source port: the
+    # injector answers per query, not per flow) ...
+    with open(result.logs["censor"]) as log:
+        events = [json.loads(line) for line in log]
+    forged = {e["analyzer"]["dns"]["qname"] for e in events if e["action"] == "forge"}
+    names = [fqdn(role) for role in ("voip", "chat", "proxy", "dns", "front")]
+    assert forged == {*names, *(fqdn(alias) for alias in ALIASES)}, forged
+    # ... and the resolver takes the first answer. On-path injection races the true answer,
+    # as the GFW's does: the forged one leaves first, but on a loaded host the kernel may
+    # deliver it later (seen once in CI: one name of nine resolved truly).
+    assert w.items == 9 and len(w.failures) >= w.items - 1, _show(result)
+    assert w.completed == w.items - len(w.failures), _show(result)
     assert all("192.0.2.1" in failure for failure in w.failures), w.failures
     assert cells[("poison", "dns")].verdict == "blocked", cells[("poison", "dns")].reason
     print(_show(result))

@@ -402,7 +402,12 @@ def test_dns_query_and_response_from_dnslib() -> None:
     flow.feed(*packets[1])
     props = flow.props["dns"]
     assert props["is_response"] is True and props["rcode"] == "NOERROR"
-    assert props["answers"] == ["157.240.1.53", "157.240.1.54"] and flow.done
+    assert props["answers"] == ["157.240.1.53", "157.240.1.54"]
+    # A resolver sends its next query from the same port: the flow is still read.
+    assert not flow.done
+    again = DNSRecord.question("signal.org", "A")
+    flow.feed(False, again.pack())
+    assert flow.props["dns"]["qname"] == "signal.org" and not flow.props["dns"]["is_response"]
 
     nx = query.reply()
     nx.header.rcode = RCODE.NXDOMAIN

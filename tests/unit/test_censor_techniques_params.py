@@ -198,6 +198,22 @@ def test_dns_poison_inject_fingerprint(tmp_path) -> None:
         assert str(reply.rr[0].rdata) == "198.51.100.7" and reply.rr[0].ttl == 77
 
 
+def test_dns_poison_answers_every_query_of_a_reused_port(tmp_path) -> None:
+    """dnsmasq 2.90 sends later queries from a port it used before: one flow to the engine.
+    An on-path injector answers each matching query, not just the flow's first (CI saw one
+    of nine names resolve truly when the engine remembered the flow as decided)."""
+    sender = RecordingSender()
+    engine = Engine([DnsPoison(names=["x.test"])], EventLog(tmp_path / "e.jsonl"), sender=sender)
+    server = "10.77.0.181"
+    for name in ("a.x.test", "other.test", "b.x.test", "c.x.test"):
+        query = DNSRecord.question(name, "A")
+        engine.on_packet(FakeQueuedPacket(build_udp(CLIENT, server, 33000, 53, query.pack())))
+        answer = query.reply().pack()
+        engine.on_packet(FakeQueuedPacket(build_udp(server, CLIENT, 53, 33000, answer)))
+    forged = [str(DNSRecord.parse(parse(raw).payload).q.qname) for raw in sender.sent]
+    assert forged == ["a.x.test.", "b.x.test.", "c.x.test."]
+
+
 def test_dns_poison_resolver_options() -> None:
     nx = DnsPoison(mode="resolver", lie="nxdomain", names=["a.test."])
     sink = DnsPoison(mode="resolver", lie="sinkhole", names=["b.test"])
