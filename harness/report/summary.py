@@ -17,11 +17,10 @@ from typing import Any
 from harness.registry import app_kinds
 from harness.report.controls import annotate_controls
 from harness.report.scorecard import build_scorecard
+from harness.report.summary_model import SUMMARY_SCHEMA_VERSION, THRESHOLDS_NOTE
 from harness.results import TrialResult
 from harness.scenario import Scenario
 from harness.scoring.verdict import CellScore, score_cells
-
-SUMMARY_SCHEMA_VERSION = 2
 
 
 def check_expectations(scenario: Scenario, cells: list[CellScore]) -> list[dict[str, Any]]:
@@ -68,7 +67,7 @@ def build_summary(
         "run_id": run_id,
         "backend": backend,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "thresholds_note": "verdict thresholds are gatecrash's proposal, not a standard",
+        "thresholds_note": THRESHOLDS_NOTE,
         "thresholds": scenario.thresholds.model_dump(),
         "cells": annotated,
         "scorecard": build_scorecard(annotated, techniques, scenario.targets, results),
