@@ -15,7 +15,9 @@ A censor without techniques (the open network) is uncensored by design and is no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from harness.report.summary_model import SummaryCell, Uplift
+from harness.scoring.verdict import CellScore
 
 CONTROL_TOOL = "direct"
 CONTROL_NOTE = "control not censored: uplift not attributable to the tool"
@@ -28,27 +30,23 @@ def _diff(tool: float | None, control: float | None, digits: int) -> float | Non
 
 
 def annotate_controls(
-    cells: Sequence[dict[str, Any]], technique_counts: Mapping[str, int]
-) -> list[dict[str, Any]]:
-    """Copies of `cells` (summary dicts) with `uplift` and `control_uncensored` added.
+    cells: Sequence[CellScore], technique_counts: Mapping[str, int]
+) -> list[SummaryCell]:
+    """The summary's cells: each of `cells` with `uplift` and `control_uncensored`.
 
     `technique_counts` maps censor name -> number of techniques in the scenario.
     """
-    controls = {(c["censor"], c["app"]): c for c in cells if c["tool"] == CONTROL_TOOL}
+    controls = {(c.censor, c.app): c for c in cells if c.tool == CONTROL_TOOL}
     out = []
     for cell in cells:
-        cell = dict(cell)
-        control = controls.get((cell["censor"], cell["app"]))
-        if cell["tool"] == CONTROL_TOOL or control is None:
-            cell["uplift"] = None
-            cell["control_uncensored"] = False
-        else:
-            cell["uplift"] = {
-                "cssr_points": _diff(cell["cssr"], control["cssr"], 4),
-                "mos": _diff(cell.get("mos_median"), control.get("mos_median"), 3),
-            }
-            cell["control_uncensored"] = (
-                technique_counts.get(cell["censor"], 0) > 0 and control["verdict"] == "works"
+        control = controls.get((cell.censor, cell.app))
+        uplift, uncensored = None, False
+        if cell.tool != CONTROL_TOOL and control is not None:
+            uplift = Uplift(
+                cssr_points=round(cell.cssr - control.cssr, 4),
+                mos=_diff(cell.mos_median, control.mos_median, 3),
             )
-        out.append(cell)
+            uncensored = technique_counts.get(cell.censor, 0) > 0 and control.verdict == "works"
+        fields = {**cell.model_dump(), "uplift": uplift, "control_uncensored": uncensored}
+        out.append(SummaryCell.model_validate(fields))
     return out

@@ -60,7 +60,7 @@ def build_summary(
 ) -> dict[str, Any]:
     cells = score_cells(results, scenario.thresholds, app_kinds(scenario.apps))
     techniques = {name: len(spec) for name, spec in scenario.censors.items()}
-    annotated = annotate_controls([c.model_dump() for c in cells], techniques)
+    annotated = [c.model_dump() for c in annotate_controls(cells, techniques)]
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "scenario": scenario.name,

@@ -20,6 +20,7 @@ from harness.report.controls import CONTROL_NOTE, annotate_controls
 from harness.report.junit import junit_tree
 from harness.report.summary import build_summary
 from harness.scenario import parse_scenario
+from harness.scoring.verdict import CellScore
 from tests.unit.test_report_files import (
     call_trial,
     chat_trial,
@@ -36,6 +37,14 @@ def old_cell(verdict="works", cssr=1.0, ci=(0.8, 1.0), mos=4.4) -> BaselineCell:
         censor="c", tool="t", app="sip", verdict=verdict, cssr=cssr, cssr_ci=list(ci),
         mos_median=mos, trials=16,
     )  # fmt: skip
+
+
+def scored_cell(**fields) -> CellScore:
+    """A scored SIP cell of 16 trials with `fields` as given (the rest need not matter)."""
+    base = {"censor": "c", "tool": "t", "app": "sip", "kind": "call", "trials": 16,
+            "valid_trials": 16, "successes": 16, "cssr": 1.0, "cssr_ci": [0.8, 1.0],
+            "verdict": "works", "reason": ""}  # fmt: skip
+    return CellScore(**base | fields)
 
 
 def new_cell(verdict="works", cssr=1.0, ci=(0.8, 1.0), mos=4.4) -> dict:
@@ -229,14 +238,15 @@ def test_control_note_in_the_terminal(tmp_path, capsys) -> None:
 
 
 def test_annotate_controls_by_censor_technique_count() -> None:
-    control = {"censor": "c", "tool": "direct", "app": "sip", "verdict": "works", "cssr": 1.0,
-               "mos_median": 4.4}  # fmt: skip
-    tool = control | {"tool": "shadowsocks", "cssr": 0.5, "mos_median": 4.0}
+    control = scored_cell(censor="c", tool="direct", verdict="works", cssr=1.0, mos_median=4.4)
+    tool = control.model_copy(update={"tool": "shadowsocks", "cssr": 0.5, "mos_median": 4.0})
+    inputs = [control.model_dump(), tool.model_dump()]
     censored = annotate_controls([control, tool], {"c": 1})
-    assert censored[1]["control_uncensored"] is True
-    assert censored[1]["uplift"] == {"cssr_points": -0.5, "mos": -0.4}
-    assert annotate_controls([control, tool], {"c": 0})[1]["control_uncensored"] is False
-    assert "uplift" not in tool  # inputs are not modified
+    assert censored[1].control_uncensored is True
+    assert censored[1].uplift is not None
+    assert censored[1].uplift.model_dump() == {"cssr_points": -0.5, "mos": -0.4}
+    assert annotate_controls([control, tool], {"c": 0})[1].control_uncensored is False
+    assert [control.model_dump(), tool.model_dump()] == inputs  # inputs are not modified
 
 
 def test_message_cells_get_uplift_without_mos() -> None:
