@@ -60,7 +60,8 @@ def build_summary(
 ) -> dict[str, Any]:
     cells = score_cells(results, scenario.thresholds, app_kinds(scenario.apps))
     techniques = {name: len(spec) for name, spec in scenario.censors.items()}
-    annotated = [c.model_dump() for c in annotate_controls(cells, techniques)]
+    annotated = annotate_controls(cells, techniques)
+    scorecard = build_scorecard(annotated, techniques, scenario.targets, results)
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "scenario": scenario.name,
@@ -69,8 +70,8 @@ def build_summary(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "thresholds_note": THRESHOLDS_NOTE,
         "thresholds": scenario.thresholds.model_dump(),
-        "cells": annotated,
-        "scorecard": build_scorecard(annotated, techniques, scenario.targets, results),
+        "cells": [c.model_dump() for c in annotated],
+        "scorecard": [card.model_dump() for card in scorecard],
         "faults": fault_totals(cells),
         "tool_versions": tool_versions(results),
         "expectations": check_expectations(scenario, cells),

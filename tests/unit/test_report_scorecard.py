@@ -18,6 +18,7 @@ from harness.report.schema import summary_schema
 from harness.report.scorecard import build_scorecard, censor_rules
 from harness.report.scorecard_view import collateral_text
 from harness.report.summary import build_summary
+from harness.report.summary_model import SummaryCell
 from harness.report.terminal import print_summary
 from harness.results import MessageMetrics, TrialResult
 from harness.scenario import ScenarioError, parse_scenario
@@ -210,13 +211,23 @@ def test_every_shipped_profile_declares_targets_among_the_apps() -> None:
         assert isinstance(targets, list) and set(targets) <= set(APPS), name
 
 
+def workload_cell(**fields) -> SummaryCell:
+    """A direct workload cell with `fields` as given (the rest do not enter a scorecard)."""
+    base = {"tool": "direct", "kind": "workload", "trials": 4, "valid_trials": 4,
+            "successes": 4, "cssr_ci": [0.51, 1.0], "reason": ""}  # fmt: skip
+    return SummaryCell(**base | fields)
+
+
 def test_a_workload_bystander_reports_completeness_and_its_ratios() -> None:
     cell = {"censor": "c", "tool": "direct", "app": "download", "kind": "workload",
             "verdict": "degraded", "cssr": 1.0, "completeness": 1.0,
             "setup_ms_p50": 4600.0, "throughput_mbps_median": 2.0}  # fmt: skip
     base = {**cell, "censor": "open", "verdict": "works", "setup_ms_p50": 2000.0,
             "throughput_mbps_median": 8.0}  # fmt: skip
-    (card,) = build_scorecard([base, cell], {"open": 0, "c": 1}, {}, [])
+    cells = [workload_cell(**base), workload_cell(**cell)]
+    (card,) = [
+        c.model_dump(mode="json") for c in build_scorecard(cells, {"open": 0, "c": 1}, {}, [])
+    ]
     (download,) = card["collateral"]
     assert download["workload_ratio"] == {"duration": 2.3, "throughput": 0.25}
     assert download["harmed"] is True and download["delivery"] == 0.0
@@ -235,12 +246,13 @@ def test_a_blocked_workload_says_completed_not_cssr_and_a_slowed_one_its_ratio()
     slow = {**web, "censor": "s", "verdict": "works", "cssr": 1.0, "completeness": 1.0,
             "setup_ms_p50": 4200.0}  # fmt: skip
     base = {**slow, "censor": "open", "setup_ms_p50": 500.0}
-    blocked, slowed = build_scorecard([base, web, slow], {"open": 0, "c": 1, "s": 1}, {}, [])
-    assert blocked["sentence"] == (
+    cells = [workload_cell(**base), workload_cell(**web), workload_cell(**slow)]
+    blocked, slowed = build_scorecard(cells, {"open": 0, "c": 1, "s": 1}, {}, [])
+    assert blocked.sentence == (
         "c declares no target among these apps, and it also broke: web (blocked, completed "
         "-100 points, completeness -100 points)."
     )
-    assert collateral_text(blocked["collateral"][0]) == (
+    assert collateral_text(blocked.collateral[0]) == (
         "web: blocked, completed -100 points, completeness -100 points"
     )
-    assert collateral_text(slowed["collateral"][0]) == "web: works, not harmed, duration x8.4"
+    assert collateral_text(slowed.collateral[0]) == "web: works, not harmed, duration x8.4"
