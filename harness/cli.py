@@ -15,10 +15,14 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from harness.report.summary_model import Summary
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_HARNESS_FAULT = 3  # a cell is invalid: the harness, not the censor, failed it
@@ -29,12 +33,12 @@ if not console.is_terminal:
     console.width = 160  # logs and CI: keep the score table on one line per cell
 
 
-def _scored_status(summary: dict) -> int:
+def _scored_status(summary: Summary) -> int:
     """3 when a cell is invalid (the run measured too little to judge it), else 1 when an
     expectation failed, else 0."""
-    if any(c["verdict"] == "invalid" for c in summary["cells"]):
+    if any(c.verdict == "invalid" for c in summary.cells):
         return EXIT_HARNESS_FAULT
-    return EXIT_OK if all(e["met"] for e in summary["expectations"]) else EXIT_EXPECT_FAILED
+    return EXIT_OK if all(e.met for e in summary.expectations) else EXIT_EXPECT_FAILED
 
 
 def _need_privileges() -> None:
@@ -357,7 +361,7 @@ def _profiles_table():
     return table
 
 
-def _load_scored(directory: str) -> dict | None:
+def _load_scored(directory: str) -> Summary | None:
     """Re-score a run directory; None (after saying why on stderr) when it cannot be."""
     from harness.report.loading import RunInputError, load_run
     from harness.report.summary import build_summary
@@ -378,7 +382,9 @@ def _load_scored(directory: str) -> dict | None:
         return None
 
 
-def _write(path: Path, what: str, writer: Callable[[Path, dict], None], summary: dict) -> bool:
+def _write(
+    path: Path, what: str, writer: Callable[[Path, Summary], None], summary: Summary
+) -> bool:
     """Run `writer`; False (after saying why) when the file cannot be written."""
     try:
         writer(path, summary)
@@ -388,13 +394,13 @@ def _write(path: Path, what: str, writer: Callable[[Path, dict], None], summary:
     return True
 
 
-def _write_html_report(path: Path, summary: dict, results: list, scenario) -> bool:
+def _write_html_report(path: Path, summary: Summary, results: list, scenario) -> bool:
     """The HTML report, and the evidence of cells that did not simply work on the terminal."""
     from harness.report.evidence import gather, wants_evidence
     from harness.report.html import write_html
     from harness.report.terminal import print_evidence
 
-    verdicts = {(c["censor"], c["tool"], c["app"]): c["verdict"] for c in summary["cells"]}
+    verdicts = {c.key: c.verdict for c in summary.cells}
     evidence = {r.key: gather(r) for r in results}
     wanted = [ev for key, ev in sorted(evidence.items())
               if wants_evidence(ev.trial, verdicts.get(ev.trial.cell, "works"))]  # fmt: skip
@@ -492,8 +498,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if not _write(Path(args.output), "baseline", write_baseline, summary):
         return EXIT_BAD_INPUT
     console.print(
-        f"baseline of {len(summary['cells'])} cells ({summary['scenario']}, run "
-        f"{summary['run_id']}) written to {args.output}",
+        f"baseline of {len(summary.cells)} cells ({summary.scenario}, run "
+        f"{summary.run_id}) written to {args.output}",
         highlight=False,
     )
     return EXIT_OK
@@ -515,10 +521,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     summary = _load_scored(args.dir)
     if summary is None:
         return EXIT_BAD_INPUT
-    if baseline.scenario != summary["scenario"]:
+    if baseline.scenario != summary.scenario:
         errors.print(
             f"[yellow]warning:[/] baseline is of scenario {baseline.scenario!r}, this run of "
-            f"{summary['scenario']!r}; comparing cells by name"
+            f"{summary.scenario!r}; comparing cells by name"
         )
     changes = compare(baseline, summary, args.mos_margin)
     title = f"gate: {args.dir} against {args.baseline} (run {baseline.run_id or '?'})"

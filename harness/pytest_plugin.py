@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:  # the harness is imported when a scenario runs, not by every pytest
+    from harness.report.summary_model import Summary, SummaryCell
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,7 +54,7 @@ class RecordedRunError(Exception):
     """--gatecrash-results names no usable run of this scenario; the message says why."""
 
 
-def recorded_summary(directory: Path, scenario: Any) -> dict[str, Any]:
+def recorded_summary(directory: Path, scenario: Any) -> Summary:
     """The scenario's expectations judged on a finished run: DIR/NAME (as --gatecrash-out
     lays runs out) or DIR itself, which must hold a run of this scenario."""
     from harness.report.loading import RunInputError, load_run
@@ -73,7 +76,7 @@ def recorded_summary(directory: Path, scenario: Any) -> dict[str, Any]:
 class ScenarioFile(pytest.File):
     """A scenario file; its run happens once, on the first item that needs it."""
 
-    _summary: dict[str, Any] | None = None
+    _summary: Summary | None = None
 
     def collect(self):
         from harness.scenario import load_scenario
@@ -82,7 +85,7 @@ class ScenarioFile(pytest.File):
         for exp in self.scenario.expect:
             yield CellItem.from_parent(self, name=f"{exp.censor}/{exp.tool}/{exp.app}", exp=exp)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         recorded = self.config.getoption("gatecrash_results")
         if self._summary is None and recorded:
             self._summary = recorded_summary(Path(recorded), self.scenario)
@@ -107,22 +110,22 @@ class CellItem(pytest.Item):
         super().__init__(**kwargs)
         self.exp = exp
 
-    def _cell(self) -> dict[str, Any] | None:
+    def _cell(self) -> SummaryCell | None:
         summary = self.parent.summary()  # type: ignore[union-attr]
-        cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
+        cells = {c.key: c for c in summary.cells}
         return cells.get((self.exp.censor, self.exp.tool, self.exp.app))
 
     def setup(self) -> None:
         """Runs the scenario (once per file); an invalid cell errors here."""
         cell = self._cell()
-        if cell is not None and cell["verdict"] == "invalid":
-            pytest.fail(f"harness fault, cell not measured: {cell['reason']}", pytrace=False)
+        if cell is not None and cell.verdict == "invalid":
+            pytest.fail(f"harness fault, cell not measured: {cell.reason}", pytrace=False)
 
     def runtest(self) -> None:
         cell = self._cell()
-        if cell is None or not self.exp.accepts(cell["verdict"]):
-            got = cell["verdict"] if cell else "no result"
-            reason = cell["reason"] if cell else ""
+        if cell is None or not self.exp.accepts(cell.verdict):
+            got = cell.verdict if cell else "no result"
+            reason = cell.reason if cell else ""
             raise ExpectationMissed(f"expected {self.exp.verdict}, got {got}: {reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:

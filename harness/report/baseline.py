@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import not_utf8
+from harness.report.summary_model import Summary, SummaryCell
 
 BASELINE_VERSION = 1
 DEFAULT_MOS_MARGIN = 0.3
@@ -80,20 +81,22 @@ class Baseline(BaseModel):
     cells: list[BaselineCell]
 
 
-def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
-    """The part of a summary the gate compares against, per cell."""
-    keep = ("censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials",
-            "reason")  # fmt: skip
+def make_baseline(summary: Summary) -> dict[str, Any]:
+    """The part of a summary the gate compares against, per cell (BaselineCell's fields,
+    in its order)."""
     return {
         "baseline_version": BASELINE_VERSION,
-        "scenario": summary["scenario"],
-        "run_id": summary["run_id"],
+        "scenario": summary.scenario,
+        "run_id": summary.run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cells": [{k: cell.get(k) for k in keep} for cell in summary["cells"]],
+        "cells": [
+            BaselineCell.model_validate(cell, from_attributes=True).model_dump()
+            for cell in summary.cells
+        ],
     }
 
 
-def write_baseline(path: Path, summary: dict[str, Any]) -> None:
+def write_baseline(path: Path, summary: Summary) -> None:
     path.write_text(json.dumps(make_baseline(summary), indent=2) + "\n")
 
 
@@ -143,29 +146,28 @@ def _describe(verdict: str, cssr: float, ci: list[float], mos: float | None) -> 
     return f"{verdict}, CSSR {cssr:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], MOS {mos_text}"
 
 
-def compare_cell(old: BaselineCell, new: dict[str, Any], mos_margin: float) -> CellChange | None:
+def compare_cell(old: BaselineCell, new: SummaryCell, mos_margin: float) -> CellChange | None:
     """What changed in one cell, or None when nothing worth reporting did."""
-    ci = new["cssr_ci"]
     change = CellChange(
         label=old.label,
         status="improved",
         before=_describe(old.verdict, old.cssr, old.cssr_ci, old.mos_median),
-        after=_describe(new["verdict"], new["cssr"], ci, new.get("mos_median")),
+        after=_describe(new.verdict, new.cssr, new.cssr_ci, new.mos_median),
     )
-    if "invalid" in (old.verdict, new["verdict"]):
-        if old.verdict == new["verdict"]:
+    if "invalid" in (old.verdict, new.verdict):
+        if old.verdict == new.verdict:
             return None
         change.status = "invalid"
-        change.reasons.append(f"verdict {old.verdict} -> {new['verdict']} (not compared)")
+        change.reasons.append(f"verdict {old.verdict} -> {new.verdict} (not compared)")
         return change
     regressions, flaky, better = _ratio_and_mos(old, new, mos_margin)
-    old_rank, new_rank = VERDICT_RANK.get(old.verdict), VERDICT_RANK.get(new["verdict"])
+    old_rank, new_rank = VERDICT_RANK.get(old.verdict), VERDICT_RANK.get(new.verdict)
     if old_rank is not None and new_rank is not None and new_rank != old_rank:
-        text = f"verdict {old.verdict} -> {new['verdict']}"
+        text = f"verdict {old.verdict} -> {new.verdict}"
         (regressions if new_rank > old_rank else better).insert(0, text)
     if regressions:
         change.status, change.reasons = "regressed", regressions + flaky
-    elif UNDECIDED in (old.verdict, new["verdict"]):
+    elif UNDECIDED in (old.verdict, new.verdict):
         change.status, change.reasons = "not-decided", [_undecided_text(old, new), *flaky, *better]
     elif flaky:
         change.status, change.reasons = "flaky-looking", flaky
@@ -176,34 +178,34 @@ def compare_cell(old: BaselineCell, new: dict[str, Any], mos_margin: float) -> C
     return change
 
 
-def _undecided_text(old: BaselineCell, new: dict[str, Any]) -> str:
+def _undecided_text(old: BaselineCell, new: SummaryCell) -> str:
     """Which side is inconclusive, and its reason (how many more trials would decide it)."""
     sides = []
-    if new["verdict"] == UNDECIDED:
-        sides.append(f"this run: {new.get('reason') or 'too few trials'}")
+    if new.verdict == UNDECIDED:
+        sides.append(f"this run: {new.reason or 'too few trials'}")
     if old.verdict == UNDECIDED:
         sides.append(f"baseline: {old.reason or 'too few trials'}")
-    return f"verdict {old.verdict} -> {new['verdict']}, not decided ({'; '.join(sides)})"
+    return f"verdict {old.verdict} -> {new.verdict}, not decided ({'; '.join(sides)})"
 
 
 def _ratio_and_mos(
-    old: BaselineCell, new: dict[str, Any], mos_margin: float
+    old: BaselineCell, new: SummaryCell, mos_margin: float
 ) -> tuple[list[str], list[str], list[str]]:
     """CSSR and MOS changes as (regressions, flaky-looking, better): a regression only
     where the data back it."""
     regressions: list[str] = []
     flaky: list[str] = []
     better: list[str] = []
-    ci = new["cssr_ci"]
-    if new["cssr"] < old.cssr:
-        text = f"CSSR {old.cssr:.2f} -> {new['cssr']:.2f}"
+    ci = new.cssr_ci
+    if new.cssr < old.cssr:
+        text = f"CSSR {old.cssr:.2f} -> {new.cssr:.2f}"
         if ci[1] < old.cssr_ci[0]:
             regressions.append(f"{text}, 95% intervals do not overlap")
         else:
             flaky.append(f"{text}, but the 95% intervals overlap")
-    elif new["cssr"] > old.cssr and ci[0] > old.cssr_ci[1]:
-        better.append(f"CSSR {old.cssr:.2f} -> {new['cssr']:.2f}")
-    new_mos = new.get("mos_median")
+    elif new.cssr > old.cssr and ci[0] > old.cssr_ci[1]:
+        better.append(f"CSSR {old.cssr:.2f} -> {new.cssr:.2f}")
+    new_mos = new.mos_median
     if old.mos_median is not None and new_mos is not None:
         drop = old.mos_median - new_mos
         if drop > mos_margin:
@@ -216,9 +218,9 @@ def _ratio_and_mos(
     return regressions, flaky, better
 
 
-def compare(baseline: Baseline, summary: dict[str, Any], mos_margin: float) -> list[CellChange]:
+def compare(baseline: Baseline, summary: Summary, mos_margin: float) -> list[CellChange]:
     """Every reportable change, baseline cell order first, then cells new in this run."""
-    current = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
+    current = {c.key: c for c in summary.cells}
     changes = []
     for old in baseline.cells:
         new = current.pop(old.key, None)
@@ -236,7 +238,7 @@ def compare(baseline: Baseline, summary: dict[str, Any], mos_margin: float) -> l
                 " / ".join(key),
                 "new",
                 ["not in the baseline"],
-                after=_describe(new["verdict"], new["cssr"], new["cssr_ci"], new.get("mos_median")),
+                after=_describe(new.verdict, new.cssr, new.cssr_ci, new.mos_median),
             )
         )
     return changes

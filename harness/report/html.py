@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.report.evidence import TrialEvidence, describe_event, started_epoch, wants_evidence
 from harness.report.scorecard_view import scorecard_section
+from harness.report.summary_model import Summary, SummaryCell
 from harness.results import TrialResult
 
 VERDICT_COLOUR = {
@@ -87,8 +88,8 @@ def _fmt(value: Any, spec: str = ".0f", unit: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{unit}"
 
 
-def heatmap(app: str, cells: list[dict[str, Any]], censors: list[str], tools: list[str]) -> str:
-    by_key = {(c["censor"], c["tool"]): c for c in cells}
+def heatmap(app: str, cells: list[SummaryCell], censors: list[str], tools: list[str]) -> str:
+    by_key = {(c.censor, c.tool): c for c in cells}
     head = "".join(f"<th>{escape(t)}</th>" for t in tools)
     rows = []
     for censor in censors:
@@ -98,27 +99,23 @@ def heatmap(app: str, cells: list[dict[str, Any]], censors: list[str], tools: li
             if c is None:
                 tds.append("<td>-</td>")
                 continue
-            colour = VERDICT_COLOUR.get(c["verdict"], "#777")
-            if c["kind"] == "call":
-                detail = f"CSSR {c['cssr']:.2f} · MOS {_fmt(c['mos_median'], '.2f')}"
+            colour = VERDICT_COLOUR.get(c.verdict, "#777")
+            if c.kind == "call":
+                detail = f"CSSR {c.cssr:.2f} · MOS {_fmt(c.mos_median, '.2f')}"
             else:
-                detail = f"connect {c['cssr']:.2f} · delivered {_fmt(c['delivery_ratio'], '.0%')}"
-            flag = (
-                ' <span class="flag">control not censored</span>'
-                if c.get("control_uncensored")
-                else ""
-            )
-            if c.get("fault_attempts"):
+                detail = f"connect {c.cssr:.2f} · delivered {_fmt(c.delivery_ratio, '.0%')}"
+            flag = ' <span class="flag">control not censored</span>' if c.control_uncensored else ""
+            if c.fault_attempts:
                 flag += (
-                    f' <span class="flag faults">harness faults {c["faults"]}/'
-                    f"{c['fault_attempts']}</span>"
+                    f' <span class="flag faults">harness faults {c.faults}/'
+                    f"{c.fault_attempts}</span>"
                 )
             tds.append(
                 f'<td class="heat-cell" style="background:{colour}" '
                 f'data-censor="{escape(censor)}" data-tool="{escape(tool)}" '
-                f'data-app="{escape(app)}" data-verdict="{escape(c["verdict"])}">'
-                f'<a href="#{_anchor(censor, tool, app)}">{escape(c["verdict"])}'
-                f"<small>{detail} · n={c['trials']}</small></a>{flag}</td>"
+                f'data-app="{escape(app)}" data-verdict="{escape(c.verdict)}">'
+                f'<a href="#{_anchor(censor, tool, app)}">{escape(c.verdict)}'
+                f"<small>{detail} · n={c.trials}</small></a>{flag}</td>"
             )
         rows.append(f"<tr><th>{escape(censor)}</th>{''.join(tds)}</tr>")
     return (
@@ -229,14 +226,14 @@ def _pcap_table(ev: TrialEvidence) -> str:
     )
 
 
-def faults_section(summary: dict[str, Any], results: list[TrialResult]) -> str:
+def faults_section(summary: Summary, results: list[TrialResult]) -> str:
     """Every attempt that ended in a harness fault, apart from the verdicts: the harness's
     own failures, retried and never scored as censorship."""
     records = sorted((r for r in results if r.is_fault), key=lambda r: (r.key, r.attempt))
     if not records:
         return ""
-    totals = summary.get("faults") or {}
-    kinds = ", ".join(f"{escape(k)} {n}" for k, n in (totals.get("by_kind") or {}).items())
+    totals = summary.faults
+    kinds = ", ".join(f"{escape(k)} {n}" for k, n in totals.by_kind.items())
     rows = "".join(
         f"<tr><td>{escape(' / '.join(r.cell))}</td><td>{r.trial}</td><td>{r.attempt}</td>"
         f"<td>{escape(r.fault.phase if r.fault else '-')}</td>"
@@ -247,7 +244,7 @@ def faults_section(summary: dict[str, Any], results: list[TrialResult]) -> str:
     return (
         '<h2 id="harness-faults">Harness faults</h2>'
         f"<p class=meta>{len(records)} attempt(s) ended in a harness fault ({kinds}); "
-        f"{totals.get('trials', 0)} trial(s) ended in one and were not scored. These are the "
+        f"{totals.trials} trial(s) ended in one and were not scored. These are the "
         "harness's own failures (set-up, servers, agents, a tool that failed before the censor "
         "saw it): never censorship, never in a ratio.</p>"
         '<table class="faults"><tr><th>cell</th><th>trial</th><th>attempt</th><th>phase</th>'
@@ -280,15 +277,15 @@ def trial_block(ev: TrialEvidence, detailed: bool) -> str:
 
 
 def render(
-    summary: dict[str, Any],
+    summary: Summary,
     results: list[TrialResult],
     evidence: dict[tuple[str, str, str, int], TrialEvidence],
     scenario_text: str,
 ) -> str:
-    cells = summary["cells"]
-    apps = list(dict.fromkeys(c["app"] for c in cells))
-    censors = list(dict.fromkeys(c["censor"] for c in cells))
-    tools = list(dict.fromkeys(c["tool"] for c in cells))
+    cells = summary.cells
+    apps = list(dict.fromkeys(c.app for c in cells))
+    censors = list(dict.fromkeys(c.censor for c in cells))
+    tools = list(dict.fromkeys(c.tool for c in cells))
     trials_by_cell: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
     for r in sorted(results, key=lambda r: (r.key, r.attempt)):
         trials_by_cell[r.cell].append(r)
@@ -297,39 +294,38 @@ def render(
 
     out = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>gatecrash: {escape(summary['scenario'])}</title>",
+        f"<title>gatecrash: {escape(summary.scenario)}</title>",
         f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>",
-        f"<h1>gatecrash: {escape(summary['scenario'])}</h1>",
-        f"<p class=meta>run {escape(summary['run_id'])} · backend {escape(summary['backend'])}"
-        f" · {trials} trials{attempts} · generated {escape(summary['generated_at'])} · "
-        f"{escape(summary['thresholds_note'])}</p>",
+        f"<h1>gatecrash: {escape(summary.scenario)}</h1>",
+        f"<p class=meta>run {escape(summary.run_id)} · backend {escape(summary.backend)}"
+        f" · {trials} trials{attempts} · generated {escape(summary.generated_at)} · "
+        f"{escape(summary.thresholds_note)}</p>",
         '<p class="legend">'
         + "".join(f'<span style="background:{c}">{v}</span>' for v, c in VERDICT_COLOUR.items())
         + "</p>",
     ]
     out.append(scorecard_section(summary))
-    if versions := {t: v for t, v in (summary.get("tool_versions") or {}).items() if v}:
+    if versions := {t: v for t, v in summary.tool_versions.items() if v}:
         listed = " · ".join(f"{escape(t)}: {escape(', '.join(v))}" for t, v in versions.items())
         out.append(f'<p class="meta tools">tools: {listed}</p>')
-    if summary["expectations"]:
+    if summary.expectations:
         rows = "".join(
-            f"<tr><td>{escape(e['censor'])} / {escape(e['tool'])} / {escape(e['app'])}</td>"
-            f"<td>{escape(str(e['expected']))}</td><td>{escape(str(e['verdict']))}</td>"
-            f"<td>{'<span class=ok>met</span>' if e['met'] else '<span class=bad>MISSED</span>'}"
+            f"<tr><td>{escape(e.censor)} / {escape(e.tool)} / {escape(e.app)}</td>"
+            f"<td>{escape(str(e.expected))}</td><td>{escape(str(e.verdict))}</td>"
+            f"<td>{'<span class=ok>met</span>' if e.met else '<span class=bad>MISSED</span>'}"
             "</td></tr>"
-            for e in summary["expectations"]
+            for e in summary.expectations
         )
         out.append(
             "<h2>Expectations</h2><table><tr><th>cell</th><th>expected</th><th>got</th>"
             f"<th></th></tr>{rows}</table>"
         )
     for app in apps:
-        app_cells = [c for c in cells if c["app"] == app]
+        app_cells = [c for c in cells if c.app == app]
         out.append(f"<h2>{escape(app)}: verdicts</h2>")
         out.append(heatmap(app, app_cells, censors, tools))
-        labels = [(f"{c['censor']} / {c['tool']}", (c["censor"], c["tool"], app))
-                  for c in app_cells]  # fmt: skip
-        if app_cells and app_cells[0]["kind"] == "call":
+        labels = [(f"{c.censor} / {c.tool}", c.key) for c in app_cells]
+        if app_cells and app_cells[0].kind == "call":
             mos = [(lbl, [t.call.mos for t in trials_by_cell[k] if t.call and t.call.mos
                           is not None]) for lbl, k in labels]  # fmt: skip
             setup = [(lbl, [t.call.setup_ms for t in trials_by_cell[k] if t.call and
@@ -351,17 +347,17 @@ def render(
         "and log tails.</p>"
     )
     for c in cells:
-        key = (c["censor"], c["tool"], c["app"])
+        key = c.key
         out.append(
             f'<h3 id="{_anchor(*key)}">{escape(" / ".join(key))}: '
-            f'<span style="color:{VERDICT_COLOUR.get(c["verdict"], "#777")}">'
-            f"{escape(c['verdict'])}</span></h3><p>{escape(c['reason'])}</p>"
+            f'<span style="color:{VERDICT_COLOUR.get(c.verdict, "#777")}">'
+            f"{escape(c.verdict)}</span></h3><p>{escape(c.reason)}</p>"
         )
         for trial in trials_by_cell[key]:
             ev = evidence.get(trial.key)
             if ev is None or ev.trial.attempt != trial.attempt:  # kept for another attempt
                 ev = TrialEvidence(trial)
-            detailed = wants_evidence(trial, c["verdict"])
+            detailed = wants_evidence(trial, c.verdict)
             out.append(trial_block(ev, detailed))
     out.append("<h2>Scenario</h2>")
     out.append(f"<pre>{escape(scenario_text, quote=False)}</pre>")
@@ -371,7 +367,7 @@ def render(
 
 def write_html(
     path: Path,
-    summary: dict[str, Any],
+    summary: Summary,
     results: list[TrialResult],
     evidence: dict[tuple[str, str, str, int], TrialEvidence],
     scenario: dict[str, Any],

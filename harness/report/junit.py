@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from harness.report.controls import CONTROL_NOTE
+from harness.report.summary_model import ExpectationCheck, Summary, SummaryCell
 
 Key = tuple[str, str, str]
-
-
-def _key(item: dict[str, Any]) -> Key:
-    return (item["censor"], item["tool"], item["app"])
 
 
 def _expected_text(expected: str | list[str]) -> str:
@@ -32,48 +28,48 @@ def _outcomes_text(outcomes: dict[str, int]) -> str:
     return ", ".join(f"{name}={count}" for name, count in sorted(outcomes.items())) or "none"
 
 
-def _cell_text(cell: dict[str, Any]) -> str:
+def _cell_text(cell: SummaryCell) -> str:
     lines = [
-        f"verdict: {cell['verdict']}",
-        f"reason: {cell['reason']}",
-        f"outcomes: {_outcomes_text(cell['outcomes'])}",
+        f"verdict: {cell.verdict}",
+        f"reason: {cell.reason}",
+        f"outcomes: {_outcomes_text(cell.outcomes)}",
     ]
-    if cell.get("fault_attempts"):
+    if cell.fault_attempts:
         lines.append(
-            f"harness faults: {cell['faults']} trial(s) not scored, {cell['fault_attempts']} "
-            f"attempt(s) ({_outcomes_text(cell['fault_kinds'])})"
+            f"harness faults: {cell.faults} trial(s) not scored, {cell.fault_attempts} "
+            f"attempt(s) ({_outcomes_text(cell.fault_kinds)})"
         )
-    if cell.get("control_uncensored"):
+    if cell.control_uncensored:
         lines.append(f"note: {CONTROL_NOTE}")
     return "\n".join(lines)
 
 
-def junit_tree(summary: dict[str, Any]) -> ET.ElementTree:
+def junit_tree(summary: Summary) -> ET.ElementTree:
     """<testsuites><testsuite name=SCENARIO> with one <testcase> per cell."""
-    name = summary["scenario"]
-    expectations: dict[Key, list[dict[str, Any]]] = {}
-    for exp in summary["expectations"]:
-        expectations.setdefault(_key(exp), []).append(exp)
+    name = summary.scenario
+    expectations: dict[Key, list[ExpectationCheck]] = {}
+    for exp in summary.expectations:
+        expectations.setdefault(exp.key, []).append(exp)
     cases: list[ET.Element] = []
-    for cell in summary["cells"]:
-        case = ET.Element("testcase", classname=name, name=" / ".join(_key(cell)))
-        missed = [e for e in expectations.pop(_key(cell), []) if not e["met"]]
-        if cell["verdict"] == "invalid":
+    for cell in summary.cells:
+        case = ET.Element("testcase", classname=name, name=" / ".join(cell.key))
+        missed = [e for e in expectations.pop(cell.key, []) if not e.met]
+        if cell.verdict == "invalid":
             error = ET.SubElement(
-                case, "error", message=f"invalid: {cell['reason']}", type="harness-fault"
+                case, "error", message=f"invalid: {cell.reason}", type="harness-fault"
             )
             error.text = _cell_text(cell)
         elif missed:
-            wanted = "; ".join(_expected_text(e["expected"]) for e in missed)
+            wanted = "; ".join(_expected_text(e.expected) for e in missed)
             failure = ET.SubElement(
-                case, "failure", message=f"expected {wanted}, got {cell['verdict']}"
+                case, "failure", message=f"expected {wanted}, got {cell.verdict}"
             )
-            failure.text = f"expected {wanted}, got {cell['verdict']}\n{_cell_text(cell)}"
+            failure.text = f"expected {wanted}, got {cell.verdict}\n{_cell_text(cell)}"
         ET.SubElement(case, "system-out").text = _cell_text(cell)
         cases.append(case)
     for key, exps in expectations.items():  # expected cells that never ran
         case = ET.Element("testcase", classname=name, name=" / ".join(key))
-        wanted = "; ".join(_expected_text(e["expected"]) for e in exps)
+        wanted = "; ".join(_expected_text(e.expected) for e in exps)
         failure = ET.SubElement(case, "failure", message=f"expected {wanted}, got no trials")
         failure.text = f"expected {wanted}, got no trials: the cell did not run"
         cases.append(case)
@@ -94,14 +90,14 @@ def junit_tree(summary: dict[str, Any]) -> ET.ElementTree:
         failures=str(failures),
         errors=str(errors),
         skipped="0",
-        timestamp=summary.get("generated_at", ""),
+        timestamp=summary.generated_at,
     )
     props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="run_id", value=str(summary.get("run_id", "")))
+    ET.SubElement(props, "property", name="run_id", value=summary.run_id)
     suite.extend(cases)
     ET.indent(root)
     return ET.ElementTree(root)
 
 
-def write_junit(path: Path, summary: dict[str, Any]) -> None:
+def write_junit(path: Path, summary: Summary) -> None:
     junit_tree(summary).write(path, encoding="utf-8", xml_declaration=True)

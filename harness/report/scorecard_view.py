@@ -3,9 +3,8 @@ HTML page. Both show only what summary.json's `scorecard` holds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from html import escape as html_escape
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from harness.report.scorecard import loss_figures
 from harness.report.scorecard_model import Collateral, ScorecardCard
+from harness.report.summary_model import Summary
 
 
 def _share(count: int, of: int) -> str:
@@ -69,13 +69,9 @@ def scorecard_table(cards: Sequence[ScorecardCard]) -> Table:
     return table
 
 
-def _cards(summary: Mapping[str, Any]) -> list[ScorecardCard]:
-    return [ScorecardCard.model_validate(c) for c in summary.get("scorecard") or []]
-
-
-def print_scorecard(summary: Mapping[str, Any], console: Console) -> None:
+def print_scorecard(summary: Summary, console: Console) -> None:
     """The table, then each censor's sentence; nothing when no censor had techniques."""
-    cards = _cards(summary)
+    cards = summary.scorecard
     if not cards:
         return
     console.print(scorecard_table(cards))
@@ -83,9 +79,9 @@ def print_scorecard(summary: Mapping[str, Any], console: Console) -> None:
         console.print(escape(card.sentence), highlight=False, soft_wrap=True)
 
 
-def scorecard_section(summary: Mapping[str, Any]) -> str:
+def scorecard_section(summary: Summary) -> str:
     """The HTML section: a quotable sentence per censor, then its figures."""
-    cards = _cards(summary)
+    cards = summary.scorecard
     if not cards:
         return ""
     rows = "".join(

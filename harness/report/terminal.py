@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.report.baseline import CellChange
 from harness.report.controls import CONTROL_NOTE
+from harness.report.summary_model import Summary, SummaryCell
 
 VERDICT_STYLE = {
     "works": "bold green",
@@ -29,24 +30,23 @@ def _fmt(value: Any, spec: str = ".0f", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
-def _uplift(cell: dict[str, Any]) -> str:
+def _uplift(cell: SummaryCell) -> str:
     """Tool minus direct control; a trailing * marks an uncensored control."""
-    uplift = cell.get("uplift")
-    if not uplift:
+    uplift = cell.uplift
+    if uplift is None:
         return "-"
-    text = f"{_fmt(uplift['cssr_points'], '+.2f')}/{_fmt(uplift['mos'], '+.2f')}"
-    return text + "*" if cell.get("control_uncensored") else text
+    text = f"{_fmt(uplift.cssr_points, '+.2f')}/{_fmt(uplift.mos, '+.2f')}"
+    return text + "*" if cell.control_uncensored else text
 
 
-def _faults(cell: dict[str, Any]) -> str:
-    """Trials lost to harness faults / all fault attempts (retries included); "-" for none.
-    A summary of version 1 has no fault fields."""
-    attempts = cell.get("fault_attempts", 0)
-    return f"{cell.get('faults', 0)}/{attempts}" if attempts else "-"
+def _faults(cell: SummaryCell) -> str:
+    """Trials lost to harness faults / all fault attempts (retries included); "-" for none
+    (a summary of version 1 has none)."""
+    return f"{cell.faults}/{cell.fault_attempts}" if cell.fault_attempts else "-"
 
 
-def score_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"gatecrash: {summary['scenario']} (run {summary['run_id']})")
+def score_table(summary: Summary) -> Table:
+    table = Table(title=f"gatecrash: {summary.scenario} (run {summary.run_id})")
     for col, justify in (
         ("censor", "left"), ("tool", "left"), ("app", "left"), ("verdict", "left"),
         ("CSSR [95% CI]", "right"), ("setup p50/p95 ms", "right"), ("MOS", "right"),
@@ -54,66 +54,64 @@ def score_table(summary: dict[str, Any]) -> Table:
         ("trials", "right"), ("faults", "right"),
     ):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    if any(c.get("fault_attempts") for c in summary["cells"]):
+    if any(c.fault_attempts for c in summary.cells):
         table.caption = FAULTS_CAPTION
-    for c in summary["cells"]:
-        lo, hi = c["cssr_ci"]
-        style = VERDICT_STYLE.get(c["verdict"], "")
+    for c in summary.cells:
+        lo, hi = c.cssr_ci
+        style = VERDICT_STYLE.get(c.verdict, "")
         table.add_row(
-            c["censor"],
-            c["tool"],
-            c["app"],
-            f"[{style}]{c['verdict']}[/]",
-            f"{c['cssr']:.2f} [{lo:.2f}, {hi:.2f}]",
-            f"{_fmt(c['setup_ms_p50'])}/{_fmt(c['setup_ms_p95'])}",
-            _fmt(c["mos_median"], ".2f"),
-            _fmt(c.get("loss_pct_median"), ".1f"),
-            _fmt(c["delivery_ratio"], ".0%") if c["kind"] == "message" else "-",
+            c.censor,
+            c.tool,
+            c.app,
+            f"[{style}]{c.verdict}[/]",
+            f"{c.cssr:.2f} [{lo:.2f}, {hi:.2f}]",
+            f"{_fmt(c.setup_ms_p50)}/{_fmt(c.setup_ms_p95)}",
+            _fmt(c.mos_median, ".2f"),
+            _fmt(c.loss_pct_median, ".1f"),
+            _fmt(c.delivery_ratio, ".0%") if c.kind == "message" else "-",
             _uplift(c),
-            str(c["trials"]),
+            str(c.trials),
             _faults(c),
         )
     return table
 
 
-def print_faults(summary: dict[str, Any], console: Console) -> None:
+def print_faults(summary: Summary, console: Console) -> None:
     """The run's harness faults apart from the verdicts: how many, of which kinds."""
-    faults = summary.get("faults") or {}
-    if not faults.get("attempts"):
+    faults = summary.faults
+    if not faults.attempts:
         return
-    kinds = ", ".join(f"{kind} {count}" for kind, count in faults["by_kind"].items())
+    kinds = ", ".join(f"{kind} {count}" for kind, count in faults.by_kind.items())
     console.print(
         "[magenta]harness faults[/] (the harness's own failures, never censorship): "
-        f"{faults['attempts']} attempt(s) ({escape(kinds)}); {faults['trials']} trial(s) "
+        f"{faults.attempts} attempt(s) ({escape(kinds)}); {faults.trials} trial(s) "
         "ended in one and were not scored",
         highlight=False,
         soft_wrap=True,
     )
 
 
-def print_summary(summary: dict[str, Any], console: Console) -> None:
+def print_summary(summary: Summary, console: Console) -> None:
     from harness.report.scorecard_view import print_scorecard
 
     console.print(score_table(summary))
     print_scorecard(summary, console)
-    for c in summary["cells"]:
-        if c["verdict"] != "works":
-            console.print(
-                f"[dim]{c['censor']} / {c['tool']} / {c['app']}:[/] {c['reason']}", highlight=False
-            )
+    for c in summary.cells:
+        if c.verdict != "works":
+            console.print(f"[dim]{c.censor} / {c.tool} / {c.app}:[/] {c.reason}", highlight=False)
     print_faults(summary, console)
-    for c in summary["cells"]:
-        if c.get("control_uncensored"):
+    for c in summary.cells:
+        if c.control_uncensored:
             console.print(
-                f"[magenta]*[/] {c['censor']} / {c['tool']} / {c['app']}: {CONTROL_NOTE}",
+                f"[magenta]*[/] {c.censor} / {c.tool} / {c.app}: {CONTROL_NOTE}",
                 highlight=False,
                 soft_wrap=True,
             )
-    for exp in summary["expectations"]:
-        mark = "[green]ok[/]" if exp["met"] else "[bold red]FAILED[/]"
+    for exp in summary.expectations:
+        mark = "[green]ok[/]" if exp.met else "[bold red]FAILED[/]"
         console.print(
-            f"expect {exp['censor']} / {exp['tool']} / {exp['app']}: "
-            f"{exp['expected']} -> got {exp['verdict']} {mark}"
+            f"expect {exp.censor} / {exp.tool} / {exp.app}: "
+            f"{exp.expected} -> got {exp.verdict} {mark}"
         )
 
 

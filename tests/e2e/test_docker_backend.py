@@ -87,7 +87,7 @@ def _run(backend: str, out: Path) -> dict:
     runner = Runner(scenario, out, backend=backend)
     results = runner.run()
     summary = build_summary(scenario, runner.run_id, backend, results)
-    cells = {(c["censor"], c["tool"], c["app"]): c["verdict"] for c in summary["cells"]}
+    cells = {c.key: c.verdict for c in summary.cells}
     events = {}
     for r in results:
         log = Path(r.logs["censor"])  # no file: the censor had nothing to say ("open")

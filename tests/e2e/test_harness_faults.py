@@ -45,7 +45,7 @@ FAULTY = ("open", "direct", "xmpp", 0)
 
 def _verdicts(runner: Runner, results) -> dict[tuple[str, str, str], str]:
     summary = build_summary(runner.scenario, runner.run_id, "x", results)
-    return {(c["censor"], c["tool"], c["app"]): c["verdict"] for c in summary["cells"]}
+    return {c.key: c.verdict for c in summary.cells}
 
 
 def _docker_stray(runner: Runner, key, attempt: int) -> list[str]:

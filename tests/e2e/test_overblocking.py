@@ -64,9 +64,9 @@ def _run(text: str, out, jobs: int) -> dict:
     summary = build_summary(scenario, runner.run_id, "netns", runner.run())
     console = Console(record=True, width=200)
     print_scorecard(summary, console)
-    summary["printed"] = console.export_text()
-    print(summary["printed"])
-    return summary
+    printed = console.export_text()
+    print(printed)
+    return summary.model_dump(mode="json") | {"printed": printed}
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def quickstart(tmp_path_factory) -> dict:
     runner = Runner(scenario, out)
     results = runner.run()
     after = host_network_state()
-    summary = build_summary(scenario, runner.run_id, "netns", results)
+    summary = build_summary(scenario, runner.run_id, "netns", results).model_dump(mode="json")
     cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
     return {"out": out, "results": results, "cells": cells, "before": before, "after": after,
             "run_id": runner.run_id}  # fmt: skip

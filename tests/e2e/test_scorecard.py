@@ -42,11 +42,10 @@ def scored(tmp_path_factory) -> dict:
     started = time.monotonic()
     results = runner.run()
     summary = build_summary(scenario, runner.run_id, "netns", results)
-    summary["wall_s"] = time.monotonic() - started
+    wall_s = time.monotonic() - started
     console = Console(record=True, width=160)
     print_scorecard(summary, console)
-    summary["printed"] = console.export_text()
-    return summary
+    return summary.model_dump(mode="json") | {"wall_s": wall_s, "printed": console.export_text()}
 
 
 def verdict(summary: dict, censor: str, tool: str, app: str) -> str:

@@ -80,7 +80,7 @@ def _run(text: str, out) -> dict:
     scenario = parse_scenario(text)
     runner = Runner(scenario, out)
     results = runner.run()
-    summary = build_summary(scenario, runner.run_id, "netns", results)
+    summary = build_summary(scenario, runner.run_id, "netns", results).model_dump(mode="json")
     cells = {(c["censor"], c["tool"]): c for c in summary["cells"]}
     return {"results": results, "cells": cells, "run_id": runner.run_id, "out": out}
 

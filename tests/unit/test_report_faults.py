@@ -20,7 +20,8 @@ from harness.report.baseline import compare, load_baseline, make_baseline
 from harness.report.junit import write_junit
 from harness.report.loading import load_run, read_results_tolerant
 from harness.report.schema import summary_schema
-from harness.report.summary import build_summary
+from harness.report.summary import build_summary, write_summary
+from harness.report.summary_model import load_summary
 from harness.results import Fault, TrialResult
 from harness.scenario import parse_scenario
 from tests.unit.test_report_files import (
@@ -64,7 +65,8 @@ def cells_of(summary: dict) -> dict:
 
 
 def test_summary_v2_counts_faults_per_cell_and_for_the_run() -> None:
-    summary = build_summary(unit_scenario(), "r1", "netns", with_broken_cell())
+    built = build_summary(unit_scenario(), "r1", "netns", with_broken_cell())
+    summary = built.model_dump(mode="json")
     cells = cells_of(summary)
     broken = cells[BROKEN]
     assert broken["verdict"] == "invalid" and "tool-start in tool" in broken["reason"]
@@ -86,14 +88,14 @@ def test_summary_v2_counts_faults_per_cell_and_for_the_run() -> None:
 
 
 def test_a_run_without_faults_says_so() -> None:
-    summary = build_summary(unit_scenario(), "r1", "netns", unit_results())
+    summary = build_summary(unit_scenario(), "r1", "netns", unit_results()).model_dump(mode="json")
     assert summary["faults"] == {"attempts": 0, "trials": 0, "by_kind": {}}
     assert all(c["faults"] == 0 and c["fault_kinds"] == {} for c in summary["cells"])
 
 
 def v1_summary() -> dict:
     """A summary.json as gatecrash wrote it before version 2 (no fault fields)."""
-    summary = build_summary(unit_scenario(), "r1", "docker", unit_results())
+    summary = build_summary(unit_scenario(), "r1", "docker", unit_results()).model_dump(mode="json")
     summary["schema_version"] = 1
     del summary["faults"], summary["thresholds"]["max_fault_share"]
     for cell in summary["cells"]:
@@ -117,7 +119,7 @@ def test_a_v1_summary_is_still_read_for_the_backend_and_as_a_baseline(tmp_path) 
     (run / "summary.json").write_text(json.dumps(v1_summary()))
     assert load_run(run).backend == "docker"
     path = tmp_path / "baseline.json"
-    path.write_text(json.dumps(make_baseline(v1_summary())))
+    path.write_text(json.dumps(make_baseline(load_summary(run / "summary.json"))))
     baseline = load_baseline(path)
     now = build_summary(unit_scenario(), "r1", "netns", unit_results())
     assert compare(baseline, now, 0.3) == []
@@ -232,12 +234,12 @@ def test_html_lists_every_fault_attempt_apart_from_the_verdicts(tmp_path) -> Non
 
 PLUGIN_CONFTEST = '''
 """Stand-in for the scenario run: the summary of records built in the test."""
-import json
 from pathlib import Path
 
 from harness import pytest_plugin
+from harness.report.summary_model import load_summary
 
-SUMMARY = json.loads(Path(__file__).with_name("summary.json").read_text())
+SUMMARY = load_summary(Path(__file__).with_name("summary.json"))
 pytest_plugin.ScenarioFile.summary = lambda self: SUMMARY
 '''
 
@@ -245,7 +247,7 @@ pytest_plugin.ScenarioFile.summary = lambda self: SUMMARY
 def test_pytest_plugin_reports_an_invalid_cell_as_an_error(tmp_path) -> None:
     scenario = SCENARIO + "  - {censor: open, tool: shadowsocks, app: sip, verdict: works}\n"
     summary = build_summary(parse_scenario(scenario), "r1", "netns", with_broken_cell())
-    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    write_summary(tmp_path / "summary.json", summary)
     (tmp_path / "conftest.py").write_text(PLUGIN_CONFTEST)
     (tmp_path / "unit.yaml").write_text(scenario)
     junit = tmp_path / "junit.xml"

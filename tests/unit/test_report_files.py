@@ -180,7 +180,8 @@ def test_only_other_schema_versions_is_an_error(tmp_path, capsys) -> None:
 
 
 def test_summary_validates_against_the_published_schema() -> None:
-    summary = build_summary(unit_scenario(), "r1", "netns", unit_results(throttle_ok=1))
+    built = build_summary(unit_scenario(), "r1", "netns", unit_results(throttle_ok=1))
+    summary = built.model_dump(mode="json")
     schema = summary_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
@@ -190,7 +191,7 @@ def test_summary_validates_against_the_published_schema() -> None:
 
 def test_schema_documents_every_field_a_summary_has() -> None:
     """Version 1 tolerates unknown fields for consumers; the schema itself must not lag."""
-    summary = build_summary(unit_scenario(), "r1", "netns", unit_results())
+    summary = build_summary(unit_scenario(), "r1", "netns", unit_results()).model_dump(mode="json")
     schema = summary_schema()
     assert set(summary) <= set(schema["properties"])
     for cell in summary["cells"]:
@@ -200,7 +201,7 @@ def test_schema_documents_every_field_a_summary_has() -> None:
 
 
 def test_schema_rejects_a_wrong_summary() -> None:
-    summary = build_summary(unit_scenario(), "r1", "netns", unit_results())
+    summary = build_summary(unit_scenario(), "r1", "netns", unit_results()).model_dump(mode="json")
     summary["cells"][0]["verdict"] = "great"
     errors = list(jsonschema.Draft202012Validator(summary_schema()).iter_errors(summary))
     assert errors
@@ -246,7 +247,7 @@ def test_the_summary_names_each_tool_column_s_versions(tmp_path) -> None:
     scenario = unit_scenario()
     trials = [call_trial("open", "direct", 0), call_trial("open", "shadowsocks", 0)]
     trials[1].tool_version = "shadowsocks-libev 3.3.5 (own build /b/ss)"
-    summary = build_summary(scenario, "r", "netns", trials)
+    summary = build_summary(scenario, "r", "netns", trials).model_dump(mode="json")
     assert summary["tool_versions"] == {
         "direct": [], "shadowsocks": ["shadowsocks-libev 3.3.5 (own build /b/ss)"]
     }  # fmt: skip

@@ -19,6 +19,7 @@ from harness.report.baseline import (
 from harness.report.controls import CONTROL_NOTE, annotate_controls
 from harness.report.junit import junit_tree
 from harness.report.summary import build_summary
+from harness.report.summary_model import FaultTotals, Summary, SummaryCell, SummaryThresholds
 from harness.scenario import parse_scenario
 from harness.scoring.verdict import CellScore
 from tests.unit.test_report_files import (
@@ -39,17 +40,26 @@ def old_cell(verdict="works", cssr=1.0, ci=(0.8, 1.0), mos=4.4) -> BaselineCell:
     )  # fmt: skip
 
 
+# A scored SIP cell of 16 trials; the tests below set the fields they are about.
+CELL_FIELDS = {"censor": "c", "tool": "t", "app": "sip", "kind": "call", "trials": 16,
+               "valid_trials": 16, "successes": 16, "cssr": 1.0, "cssr_ci": [0.8, 1.0],
+               "verdict": "works", "reason": ""}  # fmt: skip
+
+
 def scored_cell(**fields) -> CellScore:
-    """A scored SIP cell of 16 trials with `fields` as given (the rest need not matter)."""
-    base = {"censor": "c", "tool": "t", "app": "sip", "kind": "call", "trials": 16,
-            "valid_trials": 16, "successes": 16, "cssr": 1.0, "cssr_ci": [0.8, 1.0],
-            "verdict": "works", "reason": ""}  # fmt: skip
-    return CellScore(**base | fields)
+    return CellScore(**CELL_FIELDS | fields)
 
 
-def new_cell(verdict="works", cssr=1.0, ci=(0.8, 1.0), mos=4.4) -> dict:
-    return {"censor": "c", "tool": "t", "app": "sip", "verdict": verdict, "cssr": cssr,
-            "cssr_ci": list(ci), "mos_median": mos, "trials": 16}  # fmt: skip
+def new_cell(verdict="works", cssr=1.0, ci=(0.8, 1.0), mos=4.4, **fields) -> SummaryCell:
+    return SummaryCell(**CELL_FIELDS | {"verdict": verdict, "cssr": cssr, "cssr_ci": list(ci),
+                                        "mos_median": mos} | fields)  # fmt: skip
+
+
+def summary_of(*cells: SummaryCell) -> Summary:
+    """A summary of just these cells: the gate compares nothing else."""
+    return Summary(scenario="s", run_id="r1", backend="netns", generated_at="",
+                   thresholds=SummaryThresholds(), cells=list(cells), faults=FaultTotals(),
+                   expectations=[])  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -97,8 +107,8 @@ def test_invalid_is_reported_not_failed() -> None:
 
 def test_missing_and_new_cells_are_reported_not_failed() -> None:
     baseline = Baseline(baseline_version=1, scenario="s", cells=[old_cell()])
-    other = new_cell() | {"censor": "d"}
-    changes = compare(baseline, {"cells": [other]}, 0.3)
+    other = new_cell(censor="d")
+    changes = compare(baseline, summary_of(other), 0.3)
     assert [(c.label, c.status) for c in changes] == [("c / t / sip", "missing"),
                                                       ("d / t / sip", "new")]  # fmt: skip
     assert not any(c.fails for c in changes)
@@ -111,7 +121,7 @@ def test_baseline_keeps_the_compared_fields() -> None:
     assert set(baseline["cells"][0]) == {
         "censor", "tool", "app", "verdict", "cssr", "cssr_ci", "mos_median", "trials", "reason"
     }  # fmt: skip
-    assert len(baseline["cells"]) == len(summary["cells"])
+    assert len(baseline["cells"]) == len(summary.cells)
 
 
 def test_cli_gate_fails_on_regression_naming_the_cell(tmp_path, capsys) -> None:
@@ -199,7 +209,9 @@ def test_cli_gate_and_baseline_bad_run_dir_exit_2(tmp_path, capsys) -> None:
 
 def test_uplift_is_tool_minus_control_and_null_for_the_control() -> None:
     summary = build_summary(unit_scenario(), "r1", "netns", unit_results(throttle_ok=1))
-    cells = {(c["censor"], c["tool"], c["app"]): c for c in summary["cells"]}
+    cells = {
+        (c["censor"], c["tool"], c["app"]): c for c in summary.model_dump(mode="json")["cells"]
+    }
     assert cells[("throttle", "direct", "sip")]["uplift"] is None
     uplift = cells[CELL]["uplift"]
     assert uplift == {"cssr_points": 0.75, "mos": 0.0}
@@ -208,18 +220,19 @@ def test_uplift_is_tool_minus_control_and_null_for_the_control() -> None:
 
 def test_no_control_ran_means_no_uplift() -> None:
     results = [r for r in unit_results() if r.tool != "direct"]
-    summary = build_summary(unit_scenario(), "r1", "netns", results)
+    summary = build_summary(unit_scenario(), "r1", "netns", results).model_dump(mode="json")
     assert all(c["uplift"] is None and not c["control_uncensored"] for c in summary["cells"])
 
 
 def test_control_that_works_under_a_censor_flags_the_tool_cells() -> None:
     summary = build_summary(unit_scenario(), "r1", "netns", unit_results())
-    flagged = {(c["censor"], c["tool"], c["app"]) for c in summary["cells"]
+    cells = summary.model_dump(mode="json")["cells"]
+    flagged = {(c["censor"], c["tool"], c["app"]) for c in cells
                if c["control_uncensored"]}  # fmt: skip
     # throttle has a technique; its direct xmpp control works, its direct sip control does
     # not; the open censor has no technique, so it is uncensored by design.
     assert flagged == {("throttle", "shadowsocks", "xmpp")}
-    cell = next(c for c in summary["cells"] if c["control_uncensored"])
+    cell = next(c for c in cells if c["control_uncensored"])
     assert cell["verdict"] == "works"  # the tool cell keeps its verdict
     case = (
         junit_tree(summary)
@@ -254,7 +267,7 @@ def test_message_cells_get_uplift_without_mos() -> None:
         "name: m\napps: [xmpp]\ntools: [direct, shadowsocks]\ncensors: {open: []}\n"
     )
     results = [chat_trial("open", t, n) for t in ("direct", "shadowsocks") for n in range(3)]
-    cells = build_summary(scenario, "r1", "netns", results)["cells"]
+    cells = build_summary(scenario, "r1", "netns", results).model_dump(mode="json")["cells"]
     assert cells[1]["uplift"] == {"cssr_points": 0.0, "mos": None}
 
 
@@ -264,7 +277,7 @@ UNDECIDED_REASON = "3/3 calls set up (...): too few trials to say works; 13 more
 
 
 def test_inconclusive_run_over_a_known_good_cell_is_not_decided() -> None:
-    new = new_cell("inconclusive", ci=(0.44, 1.0)) | {"reason": UNDECIDED_REASON}
+    new = new_cell("inconclusive", ci=(0.44, 1.0), reason=UNDECIDED_REASON)
     change = compare_cell(old_cell(), new, 0.3)
     assert change is not None and change.status == "not-decided" and not change.fails
     assert change.reasons == [

@@ -18,7 +18,7 @@ from harness.report.schema import summary_schema
 from harness.report.scorecard import build_scorecard, censor_rules
 from harness.report.scorecard_view import collateral_text
 from harness.report.summary import build_summary
-from harness.report.summary_model import SummaryCell
+from harness.report.summary_model import Summary, SummaryCell
 from harness.report.terminal import print_summary
 from harness.results import MessageMetrics, TrialResult
 from harness.scenario import ScenarioError, parse_scenario
@@ -91,9 +91,10 @@ def run(
     return out
 
 
-def card_of(tmp_path: Path, **kwargs) -> tuple[dict, dict]:
+def card_of(tmp_path: Path, **kwargs) -> tuple[Summary, dict]:
+    """The summary, and its one card as summary.json has it."""
     summary = build_summary(parse_scenario(SCENARIO), "r1", "netns", run(tmp_path, **kwargs))
-    (card,) = summary["scorecard"]
+    (card,) = summary.model_dump(mode="json")["scorecard"]
     return summary, card
 
 
@@ -159,7 +160,7 @@ def test_the_summary_with_a_scorecard_follows_the_schema(tmp_path) -> None:
     validator = jsonschema.Draft202012Validator(
         summary_schema(2), format_checker=jsonschema.FormatChecker()
     )
-    validator.validate(summary)
+    validator.validate(summary.model_dump(mode="json"))
 
 
 def test_terminal_and_html_show_the_scorecard(tmp_path) -> None:
