@@ -108,13 +108,14 @@ def load_scenario_json(path: Path) -> Scenario:
         raise RunInputError(f"{path}: not a valid scenario: {where}: {first['msg']}") from None
 
 
-def _backend(directory: Path) -> str:
-    """The backend is not in scenario.json; an earlier summary.json may name it."""
+def recorded_backend(directory: Path) -> str | None:
+    """The backend a run directory's summary.json names, if any (scenario.json has none).
+    Read leniently: any summary version, or none, only loses the label."""
     try:
         backend = json.loads((directory / "summary.json").read_text()).get("backend")
     except (OSError, ValueError, AttributeError):
-        return "netns"
-    return backend if isinstance(backend, str) else "netns"
+        return None
+    return backend if isinstance(backend, str) else None
 
 
 def load_run(directory: Path) -> RunData:
@@ -140,6 +141,6 @@ def load_run(directory: Path) -> RunData:
         scenario=scenario,
         results=read.results,
         run_id=read.results[0].run_id,
-        backend=_backend(directory),
+        backend=recorded_backend(directory) or "netns",
         warnings=read.warnings,
     )

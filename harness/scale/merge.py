@@ -20,7 +20,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.report.loading import RunInputError, load_scenario_json, read_results_tolerant
+from harness.report.loading import (
+    RunInputError,
+    load_scenario_json,
+    read_results_tolerant,
+    recorded_backend,
+)
 from harness.report.summary import build_summary, write_summary
 from harness.results import TrialResult
 from harness.scale.shard import (
@@ -87,15 +92,7 @@ def load_shard(directory: Path) -> ShardDir:
             f"{path}: {len(outside)} record(s) of trials that are not in shard "
             f"{manifest.shard}: {_keys_text(outside)}"
         )
-    return ShardDir(directory, manifest, scenario, results, _backend(directory), warnings)
-
-
-def _backend(directory: Path) -> str | None:
-    try:
-        backend = json.loads((directory / "summary.json").read_text()).get("backend")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return backend if isinstance(backend, str) else None
+    return ShardDir(directory, manifest, scenario, results, recorded_backend(directory), warnings)
 
 
 def _keys_text(keys: list[TrialKey], limit: int = 5) -> str:

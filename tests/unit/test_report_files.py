@@ -194,6 +194,7 @@ def test_schema_documents_every_field_a_summary_has() -> None:
     summary = build_summary(unit_scenario(), "r1", "netns", unit_results()).model_dump(mode="json")
     schema = summary_schema()
     assert set(summary) <= set(schema["properties"])
+    assert set(summary["thresholds"]) <= set(schema["properties"]["thresholds"]["properties"])
     for cell in summary["cells"]:
         assert set(cell) <= set(schema["$defs"]["cell"]["properties"])
     for exp in summary["expectations"]:
