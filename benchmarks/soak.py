@@ -34,7 +34,7 @@ import psutil
 from harness.results import TrialResult
 from harness.runner import Runner
 from harness.scenario import Scenario, parse_scenario
-from harness.topology.netns import NETNS_ETC, NS_PREFIX, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, NS_PREFIX, list_namespaces
 
 CELLS = 4  # 2 censors x 1 tool x 2 apps
 RSS_TARGET_MIB = 20.0

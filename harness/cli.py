@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +18,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.privileges import need_privileges
 
 if TYPE_CHECKING:
     from harness.report.summary_model import Summary
@@ -39,44 +39,6 @@ def _scored_status(summary: Summary) -> int:
     if any(c.verdict == "invalid" for c in summary.cells):
         return EXIT_HARNESS_FAULT
     return EXIT_OK if all(e.met for e in summary.expectations) else EXIT_EXPECT_FAILED
-
-
-def _need_privileges() -> None:
-    """Root, or else re-run inside a user namespace where the kernel allows it."""
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("GATECRASH_IN_USERNS"):
-        errors.print("[red]error:[/] still not root inside the user namespace")
-        sys.exit(EXIT_BAD_INPUT)
-    unshare = shutil.which("unshare")
-    probe = (
-        subprocess.run(
-            [unshare or "unshare", "-Urnm", "true"], capture_output=True, text=True, check=False
-        )
-        if unshare
-        else None
-    )
-    if probe is None or probe.returncode != 0:
-        errors.print(
-            "[red]error:[/] gatecrash creates network namespaces: run it as root, or enable "
-            "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-            "user.max_user_namespaces > 0) so it can run inside `unshare -Urnm`."
-            + (f"\nunshare said: {probe.stderr.strip()}" if probe else "")
-        )
-        sys.exit(EXIT_BAD_INPUT)
-    # Private /run and /etc/netns in our own mount namespace: everything the run creates
-    # disappears with it, even after SIGKILL.
-    script = (
-        "mount -t tmpfs gatecrash /run && mkdir -p /run/netns && "
-        "if [ -d /etc/netns ]; then mount -t tmpfs gatecrash /etc/netns; fi && "
-        'exec "$@"'
-    )
-    os.environ["GATECRASH_IN_USERNS"] = "1"
-    os.execvp(
-        "unshare",
-        ["unshare", "-Urnm", "--propagation", "private", "sh", "-c", script, "sh",
-         sys.executable, "-m", "harness.cli", *sys.argv[1:]],
-    )  # fmt: skip
 
 
 def _load_scenario_or_say(path: str):
@@ -142,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if (status := _docker_ready()) != EXIT_OK:
             return status
     else:
-        _need_privileges()
+        need_privileges()
 
     from harness.programs import MissingProgram
     from harness.report.summary import build_summary, write_summary
@@ -296,7 +258,7 @@ EXIT_CLEAN_INCOMPLETE = 1  # `clean`: something could not be removed (each one i
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove what dead runs left; every object that will not go is listed with the
     reason and a command that removes it, and only then is the exit status non-zero."""
-    _need_privileges()
+    need_privileges()
     from harness.topology.cleanup import clean
 
     report = clean(force=args.force)
@@ -556,7 +518,7 @@ def _tools_dir_option(parser: argparse.ArgumentParser) -> None:
 def _register_tools_dirs(dirs: list[str]) -> bool:
     """Register manifest tools from --tools-dir; False (after saying why) on a problem."""
     from harness import registry
-    from harness.tools.manifest import ManifestError
+    from harness.manifests import ManifestError
 
     problems = list(registry.TOOLS_DIR_PROBLEMS)
     for directory in dirs:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import docker_engine
+
 REPO = Path(__file__).resolve().parent.parent
 DOCKER_DIR = REPO / "docker"
 NODE_DIR = DOCKER_DIR / "node"
@@ -62,9 +64,7 @@ def connect(timeout: float = 60.0) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except (DockerException, OSError) as exc:
-        from harness.doctor import docker_facts, docker_remedy
-
-        remedy = docker_remedy(docker_facts(answers=False))
+        remedy = docker_engine.docker_remedy(docker_engine.docker_facts(answers=False))
         raise DockerUnavailable(
             f"cannot reach the Docker daemon at {where} ({_short(exc)}): {remedy}; "
             "or run with --backend netns"

@@ -46,13 +46,14 @@ TOOLS: dict[str, str] = {
 
 # Tools described by a manifest (harness/tools/manifest.py) are entries "manifest:PATH".
 MANIFEST_PREFIX = "manifest:"
+MANIFEST_RUNNER = "harness.tools.manifest_tool:ManifestTool"  # named like every plug-in
 TOOLS_DIR_PROBLEMS: list[str] = []  # GATECRASH_TOOLS_DIR entries that could not be read
 
 
 def add_tools_dir(directory: str | Path) -> list[str]:
     """Register every manifest under `directory` by name; raises ManifestError when one
     reuses the name of another tool."""
-    from harness.tools.manifest import ManifestError, discover
+    from harness.manifests import ManifestError, discover
 
     added = []
     for name, path in discover(Path(directory)).items():
@@ -65,7 +66,7 @@ def add_tools_dir(directory: str | Path) -> list[str]:
 
 
 def _add_default_tools_dirs() -> None:
-    from harness.tools.manifest import ManifestError, tools_dirs
+    from harness.manifests import ManifestError, tools_dirs
 
     for directory in tools_dirs():
         try:
@@ -100,8 +101,10 @@ def load(table: dict[str, str], name: str) -> Any:
     if name not in table:
         raise KeyError(f"unknown name {name!r}; valid: {', '.join(sorted(table))}")
     if table[name].startswith(MANIFEST_PREFIX):
-        from harness.tools.manifest_tool import ManifestTool
+        return _attribute(MANIFEST_RUNNER).for_file(table[name][len(MANIFEST_PREFIX) :])
+    return _attribute(table[name])
 
-        return ManifestTool.for_file(table[name][len(MANIFEST_PREFIX) :])
-    module, _, attr = table[name].partition(":")
+
+def _attribute(entry: str) -> Any:
+    module, _, attr = entry.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -27,7 +27,7 @@ from harness.fields import AppName, CensorName, ScenarioName
 from harness.registry import APPS, TOOLS, app_plugin, app_plugins
 from harness.scoring.verdict import CellVerdict, Thresholds
 from harness.tools.capabilities import check_routed
-from harness.tools.manifest import check_manifests
+from harness.tools.manifest_tool import check_manifests
 from harness.tools.tun_mode import check_tun_name, split_name
 from harness.tools.variant import CHECK_FILES, ToolEntry, ToolItem, as_entry, check_labels, name_of
 from harness.yaml_source import (

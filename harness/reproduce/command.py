@@ -43,11 +43,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"error: unknown case {name!r}{did_you_mean(name, CASES)}", file=sys.stderr)
         print("valid cases:\n" + list_cases(), file=sys.stderr)
         return EXIT_BAD_INPUT
-    from harness.cli import _need_privileges
+    from harness.privileges import need_privileges
     from harness.reproduce.core import render, write_json
     from harness.reproduce.runner import run_cases
 
-    _need_privileges()
+    need_privileges()
     out = Path(args.out or f"results/reproduce-{time.strftime('%Y%m%d-%H%M%S')}")
     reports = run_cases(args.cases or list(CASES), args.quick, out)
     print(render(reports))

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import registry
+from harness.manifests import ManifestError
 from harness.programs import MissingProgram
-from harness.tools.manifest import ManifestError
 from harness.tools.versions import VERSION_COMMANDS, version_of
 
 # Tools that are gatecrash's own Python code: their version is gatecrash's.

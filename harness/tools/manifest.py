@@ -4,7 +4,8 @@ A tool developer writes `tool.yaml` (in `harness/tools/<name>/`, or any director
 `--tools-dir` / GATECRASH_TOOLS_DIR): which programs to start on `proxy` and on `client`,
 their config templates, when each is ready, what the server hands to the client, and what
 the client exposes. This module is the schema, the loader (errors as FILE:LINE:COL with the
-valid choices) and discovery by name. harness.tools.manifest_tool runs a manifest.
+valid choices); harness/manifests.py finds manifests by name and harness.tools.manifest_tool
+runs one.
 
 Template variables are `{name}` in any string: `{proxy_addr}`, `{port.server}`,
 `{secret.password}`, `{file.server.json}`, `{export.cert}`... Only `{` + a dotted name + `}`
@@ -13,14 +14,12 @@ is a variable, so JSON config templates keep their own braces untouched.
 
 from __future__ import annotations
 
-import os
 import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,15 +30,12 @@ from pydantic import (
     model_validator,
 )
 
-from harness.errors import InputProblems, did_you_mean, read_text
+from harness.errors import did_you_mean, read_text
 from harness.fields import LABEL_MAX, FileName, Port, check_port
+from harness.manifests import ManifestError
 from harness.tools.options import OptionType, option_field
 from harness.topology.addressing import ALL_ROLES
 from harness.yaml_source import literal_choices, load_yaml, mark_for, range_message, walk
-
-MANIFEST_NAME = "tool.yaml"
-ENV_TOOLS_DIR = "GATECRASH_TOOLS_DIR"
-BUILTIN_DIR = Path(__file__).resolve().parent
 
 VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 # Fixed variables, besides {ROLE_addr} / {ROLE_name} of every host role.
@@ -268,10 +264,6 @@ class Manifest(_Strict):
         return self
 
 
-class ManifestError(InputProblems):
-    """A bad manifest; `problems` are 'FILE:LINE:COL: where: message' lines."""
-
-
 # --- variables ------------------------------------------------------------------------
 
 
@@ -414,59 +406,3 @@ def parse_manifest(text: str, source: str = "<manifest>") -> Manifest:
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     return parse_manifest(read_text(path, ManifestError), str(path))
-
-
-# --- discovery ------------------------------------------------------------------------
-
-
-def tools_dirs(extra: list[str | Path] | None = None) -> list[Path]:
-    """Where manifests are looked for: the built-in tools, GATECRASH_TOOLS_DIR (a PATH-like
-    list) and directories given on the command line."""
-    dirs = [BUILTIN_DIR]
-    dirs += [Path(d) for d in os.environ.get(ENV_TOOLS_DIR, "").split(os.pathsep) if d]
-    dirs += [Path(d) for d in extra or []]
-    return dirs
-
-
-def manifest_name(path: Path) -> str:
-    """The `name:` of a manifest without validating it (a broken manifest is still found by
-    its directory name, and its errors are reported when it is used)."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError):  # not UTF-8 is a ValueError
-        data = None
-    name = data.get("name") if isinstance(data, dict) else None
-    return name if isinstance(name, str) and name else path.parent.name
-
-
-def discover(directory: Path) -> dict[str, Path]:
-    """name -> manifest path for `directory/<tool>/tool.yaml` (and `directory/tool.yaml`)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ManifestError([f"{directory}: tools directory does not exist"])
-    found: dict[str, Path] = {}
-    for path in sorted([directory / MANIFEST_NAME, *directory.glob(f"*/{MANIFEST_NAME}")]):
-        if not path.is_file():
-            continue
-        name = manifest_name(path)
-        if name in found:
-            raise ManifestError(
-                [f"{path}:1:1: name: tool {name!r} is also defined in {found[name]}"]
-            )
-        found[name] = path
-    return found
-
-
-def check_manifests(names: list[str], table: dict[str, str]) -> list[str]:
-    """Scenario validation: each manifest tool named must itself be valid, its `python:`
-    class included (errors carry the manifest's own FILE:LINE:COL)."""
-    from harness.tools.manifest_tool import ManifestTool
-
-    for name in names:
-        entry = table.get(name, "")
-        if entry.startswith("manifest:"):
-            try:
-                ManifestTool.for_file(entry.removeprefix("manifest:"))
-            except ManifestError as exc:
-                raise ValueError(f"tool {name!r}: " + "; ".join(exc.problems)) from None
-    return names

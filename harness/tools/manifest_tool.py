@@ -307,3 +307,16 @@ class ManifestTool(Tool):
             )
         out.update({f"export.{k}": v for k, v in conv.items()})
         return out
+
+
+def check_manifests(names: list[str], table: dict[str, str]) -> list[str]:
+    """Scenario validation: each manifest tool named must itself be valid, its `python:`
+    class included (errors carry the manifest's own FILE:LINE:COL)."""
+    for name in names:
+        entry = table.get(name, "")
+        if entry.startswith("manifest:"):
+            try:
+                ManifestTool.for_file(entry.removeprefix("manifest:"))
+            except ManifestError as exc:
+                raise ValueError(f"tool {name!r}: " + "; ".join(exc.problems)) from None
+    return names

@@ -77,7 +77,7 @@ def options_model(name: str) -> type[ToolOptions]:
 def _known_name(name: Any) -> str:
     """A registered tool name (or `X+tun` of a socks5 tool X), else LocatedError at name."""
     from harness import registry
-    from harness.tools.manifest import check_manifests
+    from harness.tools.manifest_tool import check_manifests
     from harness.tools.tun_mode import check_tun_name, split_name
 
     if not isinstance(name, str):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.topology.leftovers import Leftover, one_line
-from harness.topology.netns import NETNS_ETC, NS_PREFIX, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, NS_PREFIX, list_namespaces
 from harness.topology.netns_remove import remove_etc, remove_namespaces
 from harness.topology.state import (
     OWNERS_DIR,
@@ -139,7 +139,7 @@ def clean_docker(report: CleanReport, live: set[str], force: bool) -> None:
 
 def _docker_runs(client, live: set[str], force: bool) -> dict[str, tuple[bool, set[str]]]:
     """run -> (alive, ids of its objects), for every object with gatecrash's run label."""
-    from harness.topology.docker import PID_LABEL, RUN_LABEL
+    from harness.topology.docker_labels import PID_LABEL, RUN_LABEL
 
     objects = [
         *client.containers.list(all=True, filters={"label": RUN_LABEL}, ignore_removed=True),
@@ -159,7 +159,7 @@ def _docker_runs(client, live: set[str], force: bool) -> dict[str, tuple[bool, s
 
 
 def _remove_run(client, report: CleanReport, run: str) -> None:
-    from harness.topology.docker import RUN_LABEL
+    from harness.topology.docker_labels import RUN_LABEL
     from harness.topology.docker_remove import remove_labelled
 
     removal = remove_labelled(client, {RUN_LABEL: run})

@@ -48,11 +48,15 @@ from harness.topology.base import (
     fqdn,
     run_checked,
 )
+from harness.topology.docker_labels import (
+    PID_LABEL,
+    ROLE_LABEL,
+    RUN_LABEL,
+    SLOT_LABEL,
+    TRIAL_LABEL,
+)
 from harness.topology.leftovers import Leftover
 
-LABEL_PREFIX = "org.gatecrash."
-RUN_LABEL, SLOT_LABEL, ROLE_LABEL = "org.gatecrash.run", "org.gatecrash.slot", "org.gatecrash.role"
-TRIAL_LABEL, PID_LABEL = "org.gatecrash.trial", "org.gatecrash.pid"
 NAME_PREFIX = "gc-"
 REPO = Path(__file__).resolve().parents[2]
 # A program that ignores SIGTERM this long gets SIGKILL: well before the supervisor's
@@ -133,7 +137,7 @@ class DockerTopology(Topology):
         /run/gatecrash, written by the runner) or else the trial directory alone."""
         import json
 
-        from harness.topology.cleanup import STATE_DIR
+        from harness.topology.state import STATE_DIR
 
         workdir = self.workdir.resolve()
         with contextlib.suppress(OSError, ValueError, KeyError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from harness.topology.docker import RUN_LABEL, TRIAL_LABEL
+from harness.topology.docker_labels import RUN_LABEL, TRIAL_LABEL
 from harness.topology.leftovers import Leftover, one_line
 
 ATTEMPTS = 5  # waits 0.2, 0.4, 0.8, 1.6 s between them

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from harness.topology.leftovers import Leftover, one_line
-from harness.topology.netns import (
+from harness.topology.namespaces import (
     NETNS_ETC,
     NETNS_RUN,
     _alive,

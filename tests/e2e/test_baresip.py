@@ -42,7 +42,7 @@ from harness.report.evidence import gather
 from harness.results import DirectionStats, TrialResult
 from harness.runner import Runner
 from harness.scenario import parse_scenario
-from harness.topology.netns import NETNS_ETC, NS_PREFIX, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, NS_PREFIX, list_namespaces
 
 pytestmark = pytest.mark.e2e
 

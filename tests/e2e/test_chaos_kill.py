@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from harness.topology.docker import PID_LABEL, RUN_LABEL
-from harness.topology.netns import NETNS_ETC, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, list_namespaces
 from harness.topology.state import OWNERS_DIR, STATE_DIR
 from tests.conftest import REPO, host_network_state
 

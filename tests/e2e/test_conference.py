@@ -21,7 +21,7 @@ from harness.results import TrialResult
 from harness.runner import Runner
 from harness.scenario import parse_scenario
 from harness.scoring.verdict import CellScore, score_cells
-from harness.topology.netns import list_namespaces
+from harness.topology.namespaces import list_namespaces
 
 pytestmark = pytest.mark.e2e
 

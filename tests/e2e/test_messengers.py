@@ -22,7 +22,7 @@ from harness.results import TrialResult
 from harness.runner import Runner
 from harness.scenario import parse_scenario
 from harness.topology.base import fqdn
-from harness.topology.netns import list_namespaces
+from harness.topology.namespaces import list_namespaces
 
 pytestmark = pytest.mark.e2e
 

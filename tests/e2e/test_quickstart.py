@@ -21,7 +21,7 @@ from harness.report.loading import read_results_tolerant
 from harness.report.summary import build_summary
 from harness.runner import Runner
 from harness.scenario import parse_scenario
-from harness.topology.netns import NETNS_ETC, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, list_namespaces
 from harness.topology.state import STATE_DIR
 from tests.conftest import REPO, host_network_state
 

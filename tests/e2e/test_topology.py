@@ -10,7 +10,8 @@ import pytest
 from harness.topology.addressing import AddressPool
 from harness.topology.base import WIRE_GSO_MAX
 from harness.topology.dns import start_dns
-from harness.topology.netns import NETNS_ETC, NetnsTopology, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, list_namespaces
+from harness.topology.netns import NetnsTopology
 from tests.conftest import host_network_state
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from harness.topology.addressing import AddressPool
-from harness.topology.netns import NETNS_ETC, NetnsTopology, list_namespaces
+from harness.topology.namespaces import NETNS_ETC, list_namespaces
+from harness.topology.netns import NetnsTopology
 from tests.conftest import REPO
 
 FREEZER = Path("/sys/fs/cgroup/freezer")

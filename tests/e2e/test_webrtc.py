@@ -19,7 +19,7 @@ from harness.report.loading import read_results_tolerant
 from harness.report.summary import build_summary
 from harness.runner import Runner
 from harness.scenario import parse_scenario
-from harness.topology.netns import list_namespaces
+from harness.topology.namespaces import list_namespaces
 from tests.conftest import host_network_state
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import doctor, images
-from harness.doctor import (
+from harness import docker_engine, doctor, images
+from harness.docker_engine import (
     DOCKERD_LOG,
     DockerAction,
     DockerFacts,
@@ -81,11 +81,11 @@ def test_docker_host_elsewhere_is_never_replaced_by_a_local_daemon() -> None:
 
 def test_docker_host_is_elsewhere_only_when_it_names_another_daemon(monkeypatch) -> None:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    assert doctor.docker_host_elsewhere() is None
-    monkeypatch.setenv("DOCKER_HOST", doctor.DEFAULT_DOCKER_HOST)
-    assert doctor.docker_host_elsewhere() is None
+    assert docker_engine.docker_host_elsewhere() is None
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.DEFAULT_DOCKER_HOST)
+    assert docker_engine.docker_host_elsewhere() is None
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.9.9.9:2375")
-    assert doctor.docker_host_elsewhere() == "tcp://10.9.9.9:2375"
+    assert docker_engine.docker_host_elsewhere() == "tcp://10.9.9.9:2375"
 
 
 def test_every_action_has_its_own_remedy() -> None:
@@ -98,7 +98,7 @@ def test_every_action_has_its_own_remedy() -> None:
 def test_connect_failure_says_what_to_run(monkeypatch, tmp_path) -> None:
     """What the Docker e2e tests fail with: the doctor's remedy, not a bare socket error."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
-    monkeypatch.setattr(doctor, "docker_facts", lambda answers=None: ABSENT)
+    monkeypatch.setattr(docker_engine, "docker_facts", lambda answers=None: ABSENT)
     with pytest.raises(images.DockerUnavailable) as caught:
         images.connect(timeout=2)
     message = str(caught.value)
@@ -107,7 +107,7 @@ def test_connect_failure_says_what_to_run(monkeypatch, tmp_path) -> None:
 
 def test_doctor_check_names_the_package_when_the_engine_is_absent(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
-    monkeypatch.setattr(doctor, "docker_facts", lambda answers=None: STOPPED)
+    monkeypatch.setattr(docker_engine, "docker_facts", lambda answers=None: STOPPED)
     daemon = next(c for c in doctor.docker_checks() if c.name == "Docker daemon")
     assert not daemon.ok and f"`{docker_start_command(False)}`" in daemon.detail
 

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import registry
+from harness.manifests import ManifestError, discover
 from harness.programs import MissingProgram
 from harness.scenario import ScenarioError, parse_scenario
-from harness.tools.manifest import (
-    ManifestError,
-    discover,
-    load_manifest,
-    parse_manifest,
-)
+from harness.tools.manifest import load_manifest, parse_manifest
 from harness.tools.manifest_tool import (
     ManifestTool,
     Renderer,

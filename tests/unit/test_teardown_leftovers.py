@@ -140,7 +140,7 @@ def test_names_stay_short_and_unambiguous_for_every_slot(tmp_path) -> None:
 
 
 def _clean_cli(monkeypatch, capsys, report: CleanReport) -> tuple[int, str]:
-    monkeypatch.setattr(cli, "_need_privileges", lambda: None)
+    monkeypatch.setattr(cli, "need_privileges", lambda: None)
     monkeypatch.setattr("harness.topology.cleanup.clean", lambda force: report)
     status = cli.cmd_clean(argparse.Namespace(force=False))
     return status, capsys.readouterr().out
