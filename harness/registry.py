@@ -16,18 +16,18 @@ if TYPE_CHECKING:
 # app name -> "module:ATTR" of its AppPlugin (harness/apps/plugin.py): a light object that
 # names the app's class, kind and options without importing the app's code.
 APPS: dict[str, str] = {
-    "sip": "harness.apps.sip:PLUGIN",
-    "xmpp": "harness.apps.xmpp:PLUGIN",
-    "baresip": "harness.apps.baresip:PLUGIN",
-    "signal-like": "harness.apps.messengers:SIGNAL_LIKE",
-    "whatsapp-like": "harness.apps.messengers:WHATSAPP_LIKE",
-    "telegram-like": "harness.apps.messengers:TELEGRAM_LIKE",
-    "webrtc": "harness.apps.webrtc:PLUGIN",
-    "web": "harness.apps.web:PLUGIN",
-    "download": "harness.apps.download:PLUGIN",
-    "dns": "harness.apps.dns:PLUGIN",
-    "office-vpn": "harness.apps.office_vpn:PLUGIN",
-    "conference": "harness.apps.conference:PLUGIN",
+    "sip": "harness.apps.sip.plugin:PLUGIN",
+    "xmpp": "harness.apps.xmpp.plugin:PLUGIN",
+    "baresip": "harness.apps.baresip.plugin:PLUGIN",
+    "signal-like": "harness.apps.messengers.plugin:SIGNAL_LIKE",
+    "whatsapp-like": "harness.apps.messengers.plugin:WHATSAPP_LIKE",
+    "telegram-like": "harness.apps.messengers.plugin:TELEGRAM_LIKE",
+    "webrtc": "harness.apps.webrtc.plugin:PLUGIN",
+    "web": "harness.apps.web.plugin:PLUGIN",
+    "download": "harness.apps.download.plugin:PLUGIN",
+    "dns": "harness.apps.dns.plugin:PLUGIN",
+    "office-vpn": "harness.apps.office_vpn.plugin:PLUGIN",
+    "conference": "harness.apps.conference.plugin:PLUGIN",
 }
 
 TOOLS: dict[str, str] = {

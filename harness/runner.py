@@ -328,7 +328,12 @@ class Runner:
             return next(self._slots)
 
     def _topology(
-        self, stack: contextlib.ExitStack, tdir: Path, slot: int, result: TrialResult
+        self,
+        stack: contextlib.ExitStack,
+        tdir: Path,
+        slot: int,
+        result: TrialResult,
+        on_hosts: Callable[[Topology], None] | None = None,
     ) -> Topology:
         """The trial's hosts on a free address block. Docker networks are daemon-wide, so
         a block may be held by another run on the same daemon (or a crashed run's
@@ -336,10 +341,10 @@ class Runner:
         for attempt in range(1, BLOCK_ATTEMPTS + 1):
             addresses = self.pool.acquire()
             stack.callback(self.pool.release, addresses)
+            topology = self.backend(self.run_id, slot, addresses, tdir)  # type: ignore[arg-type]
+            topology.on_hosts = on_hosts
             try:
-                return stack.enter_context(
-                    self.backend(self.run_id, slot, addresses, tdir)  # type: ignore[arg-type]
-                )
+                return stack.enter_context(topology)
             except AddressInUse as exc:  # the topology has removed what it could
                 result.leftovers += left_behind(exc)
                 self.pool.set_aside(addresses)
@@ -420,17 +425,30 @@ class Runner:
         is put on `stack` to be torn down in reverse order."""
         censor, tool, app, trial = key
         enter("topology")
-        topology = self._topology(stack, tdir, slot, result)
+        supervisor = Supervisor(tdir / "logs")
+        the_app = registry.app_class(app)()
+        contexts: list[TrialContext] = []
+
+        def warm_up(topology: Topology) -> None:
+            """As soon as the hosts exist: the app's agents load while the links come up."""
+            ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor,
+                               tdir, ca)  # fmt: skip
+            contexts.append(ctx)
+            the_app.warm_up(ctx)
+
+        try:
+            topology = self._topology(stack, tdir, slot, result, on_hosts=warm_up)
+        except BaseException:
+            supervisor.stop_all()  # agents started before the set-up failed
+            raise
         hosts.append(topology)
         enter("servers")
-        supervisor = Supervisor(tdir / "logs")
         stack.callback(supervisor.stop_all)
         self._active[slot] = supervisor
         stack.callback(self._active.pop, slot, None)
-        ctx = TrialContext(self.scenario, censor, tool, app, trial, topology, supervisor, tdir, ca)
-        the_app, the_tool = registry.app_class(app)(), build_tool(self.scenario, tool)
+        (ctx,) = contexts
+        the_tool = build_tool(self.scenario, tool)
         result.tool_version = the_tool.version()  # an own build says which one it is
-        the_app.warm_up(ctx)
         start_dns(topology, supervisor)
         the_app.start_servers(ctx)
         enter("censor")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +102,11 @@ class Topology(ABC):
         self.run_id, self.slot, self.addresses, self.workdir = run_id, slot, addresses, workdir
         self.hosts: dict[str, Host] = {}
         self.leftovers: list[str] = []
+        # Called once the hosts exist, before their network is configured where the backend
+        # allows it: the runner starts the app's agents there, so that their interpreters
+        # load while the links come up. Called at the end of up() otherwise.
+        self.on_hosts: Callable[[Topology], None] | None = None
+        self._hosts_announced = False
 
     @property
     def prefix(self) -> str:
@@ -124,9 +129,16 @@ class Topology(ABC):
         """The run zone: name -> address of every host that has one side."""
         return {fqdn(r): self.addresses.addr(r) for r in ALL_ROLES if r != "censor"}
 
+    def hosts_exist(self) -> None:
+        """Run the on_hosts hook (once): a backend calls it as soon as its hosts exist."""
+        if self.on_hosts is not None and not self._hosts_announced:
+            self._hosts_announced = True
+            self.on_hosts(self)
+
     def __enter__(self) -> Topology:
         try:
             self.up()
+            self.hosts_exist()
         except BaseException as exc:
             self.down()  # what up() made goes; what cannot go is named on the error
             for leftover in self.leftovers:

@@ -4,9 +4,9 @@ tear-down and `gatecrash clean`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,16 +21,33 @@ def list_namespaces() -> list[str]:
     return sorted(p.name for p in NETNS_RUN.iterdir())
 
 
-def namespace_pids(ns: str) -> list[int]:
-    proc = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    return [int(p) for p in proc.stdout.split() if p.isdigit()]
+def pids_by_namespace(namespaces: list[str]) -> dict[str, list[int]]:
+    """The processes in each named namespace, from one pass over /proc (what `ip netns
+    pids` does for one name: a process is in the namespace whose file its ns/net matches)."""
+    wanted: dict[tuple[int, int], str] = {}
+    for ns in namespaces:
+        with contextlib.suppress(OSError):
+            st = os.stat(NETNS_RUN / ns)
+            wanted[(st.st_dev, st.st_ino)] = ns
+    found: dict[str, list[int]] = {ns: [] for ns in namespaces}
+    if not wanted:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry.name}/ns/net")
+        except OSError:  # gone meanwhile, or a kernel thread's
+            continue
+        if (ns := wanted.get((st.st_dev, st.st_ino))) is not None:
+            found[ns].append(int(entry.name))
+    return found
 
 
 def kill_namespace_processes(namespaces: list[str], grace: float = 1.0) -> int:
     """SIGTERM every process living in the namespaces, SIGKILL the survivors.
     Returns how many processes there were."""
-    existing = set(list_namespaces())
-    pids = [pid for ns in namespaces if ns in existing for pid in namespace_pids(ns)]
+    pids = [pid for found in pids_by_namespace(namespaces).values() for pid in found]
     found = len(pids)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = []

@@ -26,7 +26,7 @@ from harness.topology.namespaces import (
     _alive,
     kill_namespace_processes,
     list_namespaces,
-    namespace_pids,
+    pids_by_namespace,
 )
 
 DELETE_ATTEMPTS = 5  # waits 0.05, 0.1, 0.2, 0.4 s between them
@@ -82,8 +82,9 @@ def survivors(namespaces: list[str], patience: float = SURVIVOR_PATIENCE_S) -> d
     (an exiting process takes a moment; one forked meanwhile gets its own SIGKILL)."""
     deadline = time.monotonic() + patience
     while True:
+        found = pids_by_namespace(namespaces)
         held = {
-            ns: pids for ns in namespaces if (pids := [p for p in namespace_pids(ns) if _alive(p)])
+            ns: pids for ns, all_pids in found.items() if (pids := list(filter(_alive, all_pids)))
         }
         if not held or time.monotonic() > deadline:
             return held
