@@ -146,3 +146,28 @@ def test_drain_after_the_hang_up_waits_for_packets_in_flight_then_for_quiet() ->
     assert received == 5
     assert 0.3 <= took < 1.5, took  # the last packet at ~0.2 s, then 0.1 s quiet (not 2 s)
     assert 0.1 <= idle < 1.0, idle
+
+
+def test_drain_ends_once_every_packet_the_peer_sent_is_in() -> None:
+    """The hang-up says how many packets the peer sent: with all of them in, the drain ends
+    without waiting out the quiet spell; one short, it waits for quiet as before."""
+
+    async def go() -> tuple[float, float]:
+        rtp = await RtpEndpoint.open("127.0.0.1")
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for seq in range(3):
+            peer.sendto(build_packet(seq, seq * SAMPLES, 7, TONE), rtp.local)
+        await asyncio.sleep(0.05)
+        start = time.monotonic()
+        await rtp.drain(quiet_s=0.5, most_s=2.0, peer_sent=3)
+        complete = time.monotonic() - start
+        start = time.monotonic()
+        await rtp.drain(quiet_s=0.5, most_s=2.0, peer_sent=4)  # one was lost
+        short = time.monotonic() - start
+        peer.close()
+        rtp.close()
+        return complete, short
+
+    complete, short = asyncio.run(go())
+    assert complete < 0.1, complete
+    assert 0.4 <= short < 1.5, short

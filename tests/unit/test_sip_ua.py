@@ -190,11 +190,13 @@ def test_callee_rings_answers_and_hangs_up(monkeypatch) -> None:
         ack.add("Call-ID", "c1")
         deliver(ua, ack)
         assert call.acked.is_set()
+        call.media_sent = lambda: 249  # what the callee's RTP sender sent
         bye = incoming_invite()
         bye.method, bye.body = "BYE", b""
         bye.set("CSeq", "3 BYE")
+        bye.add(ua_module.MEDIA_SENT, "250")  # what the caller sent
         deliver(ua, bye, replies)
-        assert call.ended.is_set()
+        assert call.ended.is_set() and call.peer_sent == 250
         stray = incoming_invite("nope")
         stray.method = "BYE"
         deliver(ua, stray, replies)
@@ -209,6 +211,7 @@ def test_callee_rings_answers_and_hangs_up(monkeypatch) -> None:
     assert ok.get_all("via") == incoming_invite().get_all("via")
     assert sdp.parse_audio(ok.body).port == 30000
     assert statuses[-2:] == [200, 481] and replies[-2].cseq == (3, "BYE")
+    assert replies[-2].get(ua_module.MEDIA_SENT) == "249"  # the peer can stop draining
     assert statuses.count(200) >= 4  # retransmissions of the 200 before the ACK
 
 

@@ -187,6 +187,7 @@ async def run_caller(args: argparse.Namespace, result: dict[str, Any]) -> None:
             return
         stage = "media"
         rtp.remote = (call.answer.address, call.answer.port)
+        call.media_sent = lambda: rtp.sender.sent  # type: ignore[union-attr]
         await rtp.sender.run(call.bye_event, args.duration)
         stage = "BYE"
         try:
@@ -195,7 +196,7 @@ async def run_caller(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 _add_error(result, f"BYE: {bye.status} {bye.reason}")
         except Exception as exc:  # the call happened; a failed hang-up is only noted
             _add_error(result, classify(exc, "BYE")[1])
-        await rtp.drain()  # packets still in flight count
+        await rtp.drain(peer_sent=call.peer_sent)  # packets still in flight count
         if rtp.stats.received:
             result["outcome"] = "ok"
         else:
@@ -242,6 +243,7 @@ async def _serve_call(
         result.update(final_status=args.answer_code, outcome="ok")
         await asyncio.sleep(2 * T1)  # let the proxy's ACK arrive
         return
+    call.media_sent = lambda: rtp.sender.sent
     call.answer(sdp.build(args.bind, rtp.local[1]))
     result.update(setup_ok=True, final_status=200, setup_ms=ms_since(call.received_at))
     # Media starts once the call is up (the ACK, or the caller's first packet, which proves
@@ -262,7 +264,7 @@ async def _serve_call(
     finally:
         call.ended.set()
         await sender
-    await rtp.drain()  # packets still in flight count
+    await rtp.drain(peer_sent=call.peer_sent)  # packets still in flight count
     if rtp.stats.received:
         result["outcome"] = "ok"
     else:

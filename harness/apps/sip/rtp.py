@@ -283,16 +283,25 @@ class RtpEndpoint:
         self.last_arrival = time.monotonic()
         self.stats.add(packet.seq, packet.timestamp, arrival_ns, packet.sent_ns)
 
-    async def drain(self, quiet_s: float = DRAIN_QUIET_S, most_s: float = DRAIN_MOST_S) -> None:
+    async def drain(
+        self,
+        quiet_s: float = DRAIN_QUIET_S,
+        most_s: float = DRAIN_MOST_S,
+        peer_sent: int | None = None,
+    ) -> None:
         """After the hang-up, keep receiving while the peer's packets still arrive (those in
-        flight count, also from behind a censor's queue), until none came for `quiet_s` or
-        `most_s` passed: on an open network that is `quiet_s` after the last packet."""
+        flight count, also from behind a censor's queue), until all `peer_sent` are in, none
+        came for `quiet_s`, or `most_s` passed. On an open network the count ends it at once;
+        with losses it is `quiet_s` after the last packet."""
         start = time.monotonic()
         while (now := time.monotonic()) - start < most_s:
+            if peer_sent is not None and self.stats.received >= peer_sent:
+                return
             quiet = now - max(self.last_arrival, start)
             if quiet >= quiet_s:
                 return
-            await asyncio.sleep(min(quiet_s - quiet, most_s - (now - start)))
+            step = min(quiet_s - quiet, most_s - (now - start))
+            await asyncio.sleep(step if peer_sent is None else min(step, FRAME_S / 4))
 
     @property
     def destination(self) -> Address | None:

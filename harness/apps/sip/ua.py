@@ -32,6 +32,26 @@ log = logging.getLogger("sip.ua")
 
 USER_AGENT = "gatecrash-sip/1"
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+# How many RTP packets a side sent, in its BYE or in its answer to one: the peer stops
+# draining the stream once all of them are in instead of waiting out a quiet spell. Real
+# user agents say it in an RTCP BYE with a final sender report (RFC 3550 6.4.1, 6.6); ours
+# send no RTCP, so the hang-up carries it, as an extension header proxies pass on.
+MEDIA_SENT = "X-Gatecrash-Media-Sent"
+
+
+class _MediaCount:
+    """Both sides of a dialog: what we sent (read when we hang up or answer a BYE) and
+    what the peer said it sent."""
+
+    media_sent: Callable[[], int] | None = None
+    peer_sent: int | None = None
+
+    def media_headers(self) -> list[tuple[str, str]]:
+        return [] if self.media_sent is None else [(MEDIA_SENT, str(self.media_sent()))]
+
+    def note_peer(self, msg: SipMessage) -> None:
+        with contextlib.suppress(TypeError, ValueError):
+            self.peer_sent = int(msg.get(MEDIA_SENT))  # type: ignore[arg-type]
 
 
 class SipFinal(Exception):
@@ -252,7 +272,8 @@ class UserAgent:
             if call is None:
                 inb.reply(response(req, 481).encode())
                 return
-            inb.reply(response(req, 200).encode())
+            inb.reply(response(req, 200, headers=call.media_headers()).encode())
+            call.note_peer(req)
             call.on_bye()
             return
         if method == "CANCEL" and isinstance(call, IncomingCall):
@@ -279,7 +300,7 @@ class UserAgent:
             self.transport.close()
 
 
-class OutgoingCall:
+class OutgoingCall(_MediaCount):
     """The caller's dialog (RFC 3261 12.1.2)."""
 
     def __init__(self, ua: UserAgent, target: str, offer: bytes) -> None:
@@ -351,10 +372,13 @@ class OutgoingCall:
             cseq=self.ua.next_cseq(),
             from_tag=self.local_tag,
             to=self.remote_to,
+            extra=self.media_headers(),
         )
         tx = self.ua.start_transaction(req)
         try:
-            return await self.ua.final_response(tx, timeout)
+            answer = await self.ua.final_response(tx, timeout)
+            self.note_peer(answer)
+            return answer
         finally:
             self.ua._tx.pop(tx.key, None)
             tx.stop()
@@ -367,7 +391,7 @@ class OutgoingCall:
             self.tx.stop()
 
 
-class IncomingCall:
+class IncomingCall(_MediaCount):
     """The callee's side of one INVITE: ring, answer or reject, then wait for the BYE."""
 
     def __init__(self, ua: UserAgent, inb: Inbound) -> None:
