@@ -98,14 +98,17 @@ class Engine:
             self.stats["malformed"] += 1
             return None if self.fail == "open" else verdicts.DROP
         flow, rev, new = self.table.lookup(pkt)
-        if new and (penalty := self.table.penalty(flow)) is not None:
+        penalty = self.table.penalty(flow) if new else None
+        if penalty is not None and random.random() < penalty.share:
             if penalty.restart:  # each violation restarts the timer (Iran 2020)
                 self.table.penalize(flow, penalty.seconds, penalty.action, penalty.technique,
-                                    restart=True)  # fmt: skip
+                                    restart=True, share=penalty.share)  # fmt: skip
             self.emit(penalty.technique, f"residual-{penalty.action}", flow)
             flow.decided = True
             flow.verdict = self._enforce(penalty.action, pkt)
             return flow.verdict
+        if penalty is not None:
+            self.emit(penalty.technique, "residual-spared", flow, share=penalty.share)
         if flow.decided:
             # Packets queued before the kernel learnt the verdict: same verdict, no new event.
             return flow.verdict
@@ -176,7 +179,7 @@ class Engine:
         flow.decided = True
         if d.residual_s > 0:
             self.table.penalize(flow, d.residual_s, d.residual_action, technique.label,
-                                d.restart_timer)  # fmt: skip
+                                d.restart_timer, d.residual_share)  # fmt: skip
         if d.action == "throttle":
             flow.verdict = d.code
         else:

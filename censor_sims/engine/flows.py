@@ -46,6 +46,7 @@ class Penalty:
     action: str
     technique: str
     restart: bool
+    share: float = 1.0  # each later flow is blocked with this probability (GFW HTTP: 0.5-0.75)
 
 
 class FlowTable:
@@ -77,9 +78,9 @@ class FlowTable:
         return flow, rev, new
 
     def penalize(self, flow: FlowState, seconds: float, action: str, technique: str,
-                 restart: bool = False) -> None:  # fmt: skip
+                 restart: bool = False, share: float = 1.0) -> None:  # fmt: skip
         self.penalties[flow.three_tuple] = Penalty(
-            time.monotonic() + seconds, seconds, action, technique, restart
+            time.monotonic() + seconds, seconds, action, technique, restart, share
         )
 
     def penalty(self, flow: FlowState) -> Penalty | None:

@@ -38,5 +38,6 @@ class Decision:
     code: int | None = None  # verdict code for throttle
     residual_s: float = 0.0
     residual_action: str = "drop"
+    residual_share: float = 1.0  # share of later flows on the 3-tuple the penalty blocks
     restart_timer: bool = False  # a violation during the penalty restarts it (Iran)
     repeat: int = 1  # RST pairs to inject

@@ -29,7 +29,13 @@ class HttpFilter(Technique):
     names: list[str] = Field(default=[], description="Host header values to match")
     match: MatchMode = Field(default="suffix", description="exact, suffix or regex (names)")
     keywords: list[str] = Field(
-        default=[], description="byte strings searched in the request line and headers"
+        default=[], description="byte strings searched in the parts named by keyword_in"
+    )
+    keyword_in: list[Literal["path", "host", "headers", "body"]] = Field(
+        default=["path", "host", "headers", "body"],
+        description="where keywords count: request path, Host header, other headers, body "
+        "(GFW, Rambert et al. WWW 2021: path and host only)",
+        min_length=1,
     )
     action: Literal["rst", "drop", "block_page"] = Field(
         default="rst", description="rst (RSTs to both ends), drop, or block_page"
@@ -43,6 +49,10 @@ class HttpFilter(Technique):
     residual: float = Field(
         default=0.0, ge=0, le=3600, description="seconds the 3-tuple stays blocked afterwards"
     )
+    residual_share: float = Field(
+        default=1.0, ge=0, le=1,
+        description="share of later connections the residual blocks (GFW: 0.5-0.75)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _something_to_match(self) -> HttpFilter:
@@ -73,17 +83,20 @@ class HttpFilter(Technique):
                 engine.send(raw)
         return Decision(self.action, rule, residual_s=self.residual,
                         residual_action="rst" if self.action == "rst" else "drop",
-                        repeat=self.rst_count)  # fmt: skip
+                        residual_share=self.residual_share, repeat=self.rst_count)  # fmt: skip
 
     def _rule(self, host: str | None, head: bytes) -> str | None:
         if self.names and host:
             hit = name_matches(host.split(":")[0], self.names, self.match)
             if hit is not None:
                 return f"http host {host!r} matches {hit!r} ({self.match})"
-        lowered = head.lower()
+        searched = {part: text.lower() for part, text in request_parts(head).items()
+                    if part in self.keyword_in}  # fmt: skip
         for keyword in self.keywords:
-            if keyword.lower().encode("latin-1", "replace") in lowered:
-                return f"http request contains keyword {keyword!r}"
+            needle = keyword.lower().encode("latin-1", "replace")
+            for part, text in searched.items():
+                if needle in text:
+                    return f"http request contains keyword {keyword!r} (in the {part})"
         return None
 
     def block_page(self, pkt: Any) -> list[bytes]:
@@ -100,6 +113,23 @@ class HttpFilter(Technique):
                               PSH | ACK | FIN, window=8192, payload=response)  # fmt: skip
         to_server = build_tcp(pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.seq, 0, RST)
         return [to_client, to_server]
+
+
+def request_parts(head: bytes) -> dict[str, bytes]:
+    """The request's path (request-target), Host header value, other header lines and the
+    body bytes sent with the head."""
+    sep = b"\r\n\r\n" if b"\r\n\r\n" in head else b"\n\n"
+    top, _, body = head.partition(sep)
+    line, *fields = top.splitlines()
+    words = line.split()
+    host = [f.split(b":", 1)[1].strip() for f in fields if f.lower().startswith(b"host:")]
+    others = [f for f in fields if not f.lower().startswith(b"host:")]
+    return {
+        "path": words[1] if len(words) > 1 else b"",
+        "host": b"\n".join(host),
+        "headers": b"\n".join(others),
+        "body": body,
+    }
 
 
 def _may_be_request(head: bytes) -> bool:

@@ -182,6 +182,51 @@ def test_http_filter_keyword_anywhere_in_the_head_and_other_hosts_pass(tmp_path)
     assert engine.stats["decided"] == 1
 
 
+def test_http_filter_keyword_in_names_where_keywords_count() -> None:
+    """Rambert et al. (WWW 2021): the GFW looks at the path and the Host header, not at
+    Cookie headers or a POST body; the default still searches the whole request."""
+    from censor_sims.techniques.http_filter import request_parts
+
+    request = b"POST /p?q=a HTTP/1.1\r\nHost: b.test\r\nCookie: c=1\r\n\r\nbody=d"
+    assert request_parts(request) == {"path": b"/p?q=a", "host": b"b.test",
+                                      "headers": b"Cookie: c=1", "body": b"body=d"}  # fmt: skip
+    gfw = HttpFilter(keywords=["falun"], keyword_in=["path", "host"])
+    everywhere = HttpFilter(keywords=["falun"])
+    for part, request in (
+        ("path", b"GET /falun HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("host", b"GET / HTTP/1.1\r\nHost: falun.x\r\n\r\n"),
+        ("headers", b"GET / HTTP/1.1\r\nHost: x\r\nCookie: q=falun\r\n\r\n"),
+        ("body", b"POST / HTTP/1.1\r\nHost: x\r\n\r\nq=falun"),
+    ):
+        assert (
+            everywhere._rule(None, request)
+            == f"http request contains keyword 'falun' (in the {part})"
+        )
+        assert (gfw._rule(None, request) is not None) == (part in ("path", "host")), part
+
+
+def test_a_penalty_box_with_a_share_blocks_that_share_of_later_connections(tmp_path) -> None:
+    """residual_share: each later connection on the 3-tuple is blocked with that probability
+    (GFW HTTP: 50-75 %, Rambert et al. WWW 2021); 1.0 blocks all, as before."""
+    import random
+
+    random.seed(7)
+    results = {}
+    for share in (1.0, 0.6):
+        box = HttpFilter(keywords=["falun"], residual=60, residual_share=share)
+        engine = Engine([box], EventLog(tmp_path / f"e{share}.jsonl"), sender=RecordingSender())
+        engine.on_packet(FakeQueuedPacket(_http_request("ok.test", "?q=falun")))
+        blocked = 0
+        for port in range(41000, 41400):  # later connections: a SYN each
+            syn = build_tcp(CLIENT, SERVER, port, 80, 1, 0, 0x02, window=512)
+            pkt = FakeQueuedPacket(syn)
+            engine.on_packet(pkt)
+            blocked += pkt.mark == verdicts.mark(verdicts.DROP)
+        results[share] = blocked
+    assert results[1.0] == 400
+    assert 0.5 * 400 < results[0.6] < 0.7 * 400, results
+
+
 def test_dns_poison_inject_fingerprint(tmp_path) -> None:
     sender = RecordingSender()
     poison = DnsPoison(names=["x.test"], answer="198.51.100.7", count=3, ttl=77, ip_ttl=47,
