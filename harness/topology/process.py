@@ -19,6 +19,10 @@ from typing import Any, Protocol
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+# Reading a process's output files is cheap: poll them often, since every wait for a line
+# or an event (servers ready, a call's result) otherwise ends up to a poll late.
+OUTPUT_POLL_S = 0.003
+
 
 class Runs(Protocol):
     """What the supervisor needs of a host: how to wrap a command to run inside it."""
@@ -71,7 +75,9 @@ class ManagedProcess:
                     events.append(obj)
         return events
 
-    def wait_until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+    def wait_until(
+        self, check: Callable[[], Any], timeout: float, what: str, poll: float = 0.01
+    ) -> Any:
         """Poll `check` until it returns something truthy; fail early if the process dies."""
 
         def attempt() -> Any:
@@ -87,7 +93,7 @@ class ManagedProcess:
 
         retrying = Retrying(
             stop=stop_after_delay(timeout),
-            wait=wait_fixed(0.01),
+            wait=wait_fixed(poll),
             retry=retry_if_result(lambda v: not v),
         )
         try:
@@ -103,13 +109,14 @@ class ManagedProcess:
             lambda: regex.search(self.stdout_text()) or regex.search(self._stderr_text()),
             timeout,
             f"output matching {pattern!r}",
+            poll=OUTPUT_POLL_S,
         )
 
     def wait_for_event(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
             return next((e for e in self.json_events() if e.get("event") == event), None)
 
-        return self.wait_until(find, timeout, f"event {event!r}")
+        return self.wait_until(find, timeout, f"event {event!r}", poll=OUTPUT_POLL_S)
 
     def wait_exit(self, timeout: float) -> int | None:
         try:
