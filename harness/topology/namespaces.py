@@ -32,6 +32,7 @@ def pids_by_namespace(namespaces: list[str]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {ns: [] for ns in namespaces}
     if not wanted:
         return found
+    entering = {f"ip\0netns\0exec\0{ns}\0".encode(): ns for ns in namespaces}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -39,9 +40,21 @@ def pids_by_namespace(namespaces: list[str]) -> dict[str, list[int]]:
             st = os.stat(f"/proc/{entry.name}/ns/net")
         except OSError:  # gone meanwhile, or a kernel thread's
             continue
-        if (ns := wanted.get((st.st_dev, st.st_ino))) is not None:
+        ns = wanted.get((st.st_dev, st.st_ino)) or _entering(entry.name, entering)
+        if ns is not None:
             found[ns].append(int(entry.name))
     return found
+
+
+def _entering(pid: str, entering: dict[bytes, str]) -> str | None:
+    """The namespace an `ip netns exec NS ...` that has not joined it yet is about to
+    enter: a process started just before tear-down would otherwise slip in after the scan."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    return next((ns for prefix, ns in entering.items() if head.startswith(prefix)), None)
 
 
 def kill_namespace_processes(namespaces: list[str], grace: float = 1.0) -> int:
