@@ -4,8 +4,10 @@ that every bad key, choice or value is reported at once and can be found in the 
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class InputProblems(Exception):
@@ -58,3 +60,22 @@ def read_text(path: Path, error: type[InputProblems]) -> str:
         return decode_text(data, path)
     except ValueError as exc:
         raise error([str(exc)]) from None
+
+
+def read_json(path: Path, what: str, error: type[Exception]) -> Any:
+    """The JSON content of a file the user named (a summary, a baseline), or `error` with
+    one line saying why not: missing, unreadable, not UTF-8, or not JSON (line:col)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise error(not_utf8(path, exc)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{path}:{exc.lineno}:{exc.colno}: {what} is not valid JSON: {exc.msg}"
+        ) from None

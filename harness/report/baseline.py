@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.errors import not_utf8
+from harness.errors import read_json
 from harness.report.summary_model import Summary, SummaryCell
 
 BASELINE_VERSION = 1
@@ -101,20 +101,7 @@ def write_baseline(path: Path, summary: Summary) -> None:
 
 
 def load_baseline(path: Path) -> Baseline:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: baseline file not found") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise BaselineError(not_utf8(path, exc)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(
-            f"{path}:{exc.lineno}:{exc.colno}: baseline is not valid JSON: {exc.msg}"
-        ) from None
+    data = read_json(path, "baseline", BaselineError)
     if isinstance(data, dict) and data.get("baseline_version") not in (None, BASELINE_VERSION):
         raise BaselineError(
             f"{path}: baseline_version {data['baseline_version']!r} is not supported "

@@ -9,13 +9,12 @@ as a run without harness faults would have had it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.errors import not_utf8
+from harness.errors import read_json
 from harness.report.schema import SUMMARY_SCHEMA_PATHS
 from harness.report.scorecard_model import ScorecardCard
 from harness.scoring.verdict import CellScore, CellVerdict, Thresholds
@@ -116,20 +115,7 @@ def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
 
 def load_summary(path: Path) -> Summary:
     """A summary.json of any published schema version, or SummaryError saying why not."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SummaryError(f"{path}: summary file not found") from None
-    except OSError as exc:
-        raise SummaryError(f"{path}: cannot read summary: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise SummaryError(not_utf8(path, exc)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SummaryError(
-            f"{path}:{exc.lineno}:{exc.colno}: summary is not valid JSON: {exc.msg}"
-        ) from None
+    data = read_json(path, "summary", SummaryError)
     if isinstance(data, dict):
         version = data.get("schema_version")
         if version not in SUMMARY_SCHEMA_PATHS or isinstance(version, bool):  # True == 1
